@@ -1,0 +1,301 @@
+"""Frozen, typed configs: YAML in and out, dotted overrides, loud validation.
+
+A config is a tree of frozen dataclasses. Sections whose class depends on a registered name
+(`model`, `model.encoder`, `model.likelihood`, `model.prior`) are *polymorphic*: their base class
+names a registry, and the `name` key picks the registered config class. Every key is checked:
+an unknown key or a wrong type raises `ConfigError` naming the dotted path and the nearest valid
+key.
+
+    cfg = load_config("configs/digits.yaml", ["model.latent_dim=8", "train.epochs=3"])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Mapping, Sequence, TypeVar, Union
+
+import yaml
+
+from vaekit.errors import ConfigError
+from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS, Registry, suggest
+
+C = TypeVar("C")
+
+
+# ----------------------------------------------------------------------------- base classes of
+# the polymorphic sections; the concrete classes live beside their components.
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """An encoder or decoder backbone; `name` picks it from the network registry."""
+
+    registry: ClassVar[Registry] = NETWORKS
+    name: str = "mlp"
+
+
+@dataclass(frozen=True)
+class LikelihoodConfig:
+    """The decoder's distribution p(x|z); `name` picks it from the likelihood registry."""
+
+    registry: ClassVar[Registry] = LIKELIHOODS
+    name: str = "bernoulli"
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """The prior p(z); `name` picks it from the prior registry."""
+
+    registry: ClassVar[Registry] = PRIORS
+    name: str = "standard_normal"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A model family; `name` picks it from the model registry."""
+
+    registry: ClassVar[Registry] = MODELS
+    name: str = "vae"
+
+
+# ----------------------------------------------------------------------------- fixed sections
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set to load and how."""
+
+    name: str = "digits"
+    data_dir: str | None = None  # local folder of the files; default $VAEKIT_DATA_DIR, then a cache
+    path: str | None = None  # the file or folder for `arrays` and `images`
+    download: bool = True  # fetch missing files from their published URL (checked by SHA-256)
+    binarize: Literal["none", "threshold", "static", "dynamic"] = "none"
+    val_fraction: float = 0.1  # carved (seeded) from train when the set has no validation split
+    test_fraction: float = 0.1  # likewise for a test split, for sets that ship none
+    split_seed: int = 0
+    limit: int | None = None  # keep at most this many examples per split (quick runs, tests)
+    image_size: tuple[int, ...] | None = None  # (H, W) to resize a folder of images to
+    color: bool = False  # images as RGB instead of grayscale
+    label_column: str | None = None  # CSV column that holds labels, kept out of the features
+
+
+@dataclass(frozen=True)
+class ObjectiveConfig:
+    """Weights of the ELBO's terms. The loss is -(recon - beta * KL), summed over data dimensions
+    and averaged over the batch."""
+
+    beta: float = 1.0
+    warmup_epochs: float = 0.0  # beta rises linearly from 0 over this many epochs
+    free_bits: float = 0.0  # nats per latent dimension below which the KL is not pushed down
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The optimisation loop."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
+    lr_warmup_steps: int = 0
+    min_lr: float = 0.0  # floor of the cosine and plateau schedules
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0  # max global gradient norm; 0 turns clipping off
+    max_bad_steps: int = 20  # consecutive non-finite steps tolerated before training stops
+    patience: int = 0  # epochs without a better validation ELBO before stopping; 0 = never
+    ema_decay: float = 0.0  # EMA of the weights used for evaluation; 0 turns it off
+    max_minutes: float = 0.0  # wall-clock budget; 0 = none
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocasts the forward pass
+    compile: bool = False  # torch.compile the training step
+    seed: int = 0
+    eval_batch_size: int = 500
+    progress: bool = True  # the live progress bar (off when output is not a terminal)
+    sample_grid: int = 64  # samples written to samples.png at the end; 0 = none
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What `vaekit evaluate` measures by default."""
+
+    split: Literal["train", "val", "test"] = "test"
+    importance_samples: int = 5000
+    batch_size: int = 100  # data points per importance-sampling batch
+    chunk_size: int = 0  # samples per chunk; 0 picks one that fills about 32 MiB of activations
+    active_units_threshold: float = 0.01
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole run: data, model, objective, training and evaluation."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# ----------------------------------------------------------------------------- parsing
+
+
+def from_dict(cls: type[C], data: Any, path: str = "") -> C:
+    """Build the dataclass `cls` from a mapping, checking every key and type."""
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path or 'config'}: expected a mapping of keys, got {_show(data)}")
+    cls = _concrete(cls, data, path)
+    known = {f.name: f for f in fields(cls) if f.init}
+    for key in data:
+        if key not in known:
+            where = f"{path}.{key}" if path else str(key)
+            raise ConfigError(f"unknown config key '{where}'{suggest(str(key), list(known))}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, f in known.items():
+        if name in data:
+            values[name] = _coerce(hints[name], data[name], f"{path}.{name}" if path else name)
+    return cls(**values)
+
+
+def _concrete(cls: type, data: Mapping, path: str) -> type:
+    """For a polymorphic base class, the registered config class that `data['name']` picks."""
+    registry = getattr(cls, "registry", None)
+    if registry is None:
+        return cls
+    name = data.get("name", cls().name)
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}.name: expected a string, got {_show(name)}")
+    try:
+        concrete = registry.config_class(name)
+    except ConfigError as e:
+        raise ConfigError(f"{path}.name: {e}") from None
+    return concrete or cls
+
+
+def _coerce(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        options = [a for a in args if a is not type(None)]
+        errors = []
+        for option in options:
+            try:
+                return _coerce(option, value, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{path}: {_show(value)} fits none of its types")
+    if origin is Literal:
+        if value in args:
+            return value
+        choices = [str(a) for a in args]
+        hint = suggest(str(value), choices) if isinstance(value, str) else f" (choose one of: {', '.join(choices)})"
+        raise ConfigError(f"{path}: {_show(value)} is not allowed{hint}")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {_show(value)}")
+        item = args[0] if args else Any
+        return tuple(_coerce(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if is_dataclass(tp):
+        return from_dict(tp, value, path)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected true or false, got {_show(value)}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{path}: expected an integer, got {_show(value)}")
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{path}: expected a number, got {_show(value)}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{path}: expected a string, got {_show(value)}")
+    return value
+
+
+def _show(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def to_dict(config: Any) -> dict:
+    """The plain-data form of a config (lists, not tuples), as written to config.yaml."""
+
+    def plain(v: Any) -> Any:
+        if is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in fields(v) if f.init}
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        return v
+
+    return plain(config)
+
+
+def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
+    """Apply `a.b.c=value` overrides to a raw config mapping; values are read as YAML scalars."""
+    raw = _deepcopy(raw)
+    for item in overrides:
+        item = item[2:] if item.startswith("--") else item
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' needs the form key.path=value (for example train.epochs=5)")
+        key, text = item.split("=", 1)
+        try:
+            value = yaml.safe_load(text) if text != "" else ""
+        except yaml.YAMLError:
+            value = text
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{key}': '{part}' is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def _deepcopy(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _deepcopy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deepcopy(v) for v in d]
+    return d
+
+
+def parse_config(raw: Mapping | None, overrides: Sequence[str] = ()) -> Config:
+    """A validated `Config` from a raw mapping plus dotted overrides."""
+    return from_dict(Config, apply_overrides(dict(raw or {}), overrides))
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read a YAML config file, apply dotted overrides and validate the result."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' not found; presets live in configs/")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"config file '{path}' is not valid YAML{where}; check its indentation and colons") from None
+    return parse_config(raw, overrides)
+
+
+def dump_config(config: Config) -> str:
+    """The YAML text of a config; `parse_config(yaml.safe_load(text))` gives it back."""
+    return yaml.safe_dump(to_dict(config), sort_keys=False)
+
+
+def replace(config: C, **changes: Any) -> C:
+    """A copy of a frozen config with some fields changed."""
+    return dataclasses.replace(config, **changes)

@@ -1,0 +1,1 @@
+"""Data sets (filled in by the data package work)."""

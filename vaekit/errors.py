@@ -1,0 +1,28 @@
+"""Typed exceptions. Every error a user can cause is a `VaekitError` with a one-line message
+that names the problem and the fix; the CLI prints it and exits with code 2."""
+
+from __future__ import annotations
+
+
+class VaekitError(Exception):
+    """Base class of the errors a user can cause and fix."""
+
+
+class ConfigError(VaekitError, ValueError):
+    """A config key, value or type is wrong."""
+
+
+class DataError(VaekitError, ValueError):
+    """A data file is missing, truncated, of the wrong format or holds values the model cannot use."""
+
+
+class CheckpointError(VaekitError, ValueError):
+    """A run directory or checkpoint is missing, corrupt or does not fit the config."""
+
+
+class OutputError(VaekitError, OSError):
+    """An output location cannot be written."""
+
+
+class TrainingError(VaekitError, RuntimeError):
+    """Training cannot go on (for example, the loss stays non-finite)."""
