@@ -103,9 +103,12 @@ class TrainConfig:
     lr_schedule: Literal["constant", "cosine", "plateau"] = "constant"
     lr_warmup_steps: int = 0
     min_lr: float = 0.0  # floor of the cosine and plateau schedules
+    plateau_patience: int = 5  # plateau schedule: epochs without improvement before lr is halved
+    plateau_factor: float = 0.5
     weight_decay: float = 0.0
     grad_clip: float = 0.0  # max global gradient norm; 0 turns clipping off
     max_bad_steps: int = 20  # consecutive non-finite steps tolerated before training stops
+    skip_grad_norm: float = 0.0  # skip steps whose gradient norm exceeds this (spikes); 0 = off
     patience: int = 0  # epochs without a better validation ELBO before stopping; 0 = never
     ema_decay: float = 0.0  # EMA of the weights used for evaluation; 0 turns it off
     max_minutes: float = 0.0  # wall-clock budget; 0 = none

@@ -1,0 +1,18 @@
+"""Model families, one file each, registered by name."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from vaekit.config import ModelConfig
+from vaekit.models import vae  # noqa: F401  (registers the models)
+from vaekit.models.vae import VAE, VAEConfig, VAEOutput
+from vaekit.registry import MODELS
+
+
+def build_model(config: ModelConfig, data_shape: tuple[int, ...]) -> nn.Module:
+    """Build the registered model `config.name` for examples of shape `data_shape`."""
+    return MODELS.build(config, tuple(data_shape))
+
+
+__all__ = ["VAE", "VAEConfig", "VAEOutput", "build_model"]

@@ -1,0 +1,6 @@
+"""Sampling and the image grids that show it."""
+
+from vaekit.sample.grid import grid_array, save_grid
+from vaekit.sample.ops import decode, encode, interpolate, reconstruct, sample
+
+__all__ = ["decode", "encode", "grid_array", "interpolate", "reconstruct", "sample", "save_grid"]

@@ -1,0 +1,235 @@
+"""The `vaekit` command line: thin; it parses, then calls the library.
+
+Every user error is a `VaekitError` printed as one line, exit code 2. Dotted config overrides
+follow the command's own options: `vaekit train configs/digits.yaml --model.latent_dim=8`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vaekit.errors import ConfigError, VaekitError
+
+
+def _overrides(extra: list[str]) -> list[str]:
+    """`--a.b=v` and `--a.b v` pairs among the arguments argparse did not know."""
+    out, i = [], 0
+    while i < len(extra):
+        arg = extra[i]
+        if not arg.startswith("--") or "." not in arg.split("=", 1)[0]:
+            raise ConfigError(f"unrecognised argument '{arg}'; config overrides look like --train.epochs=5")
+        if "=" in arg:
+            out.append(arg[2:])
+        elif i + 1 < len(extra):
+            out.append(f"{arg[2:]}={extra[i + 1]}")
+            i += 1
+        else:
+            raise ConfigError(f"override '{arg}' has no value; write it as {arg}=VALUE")
+        i += 1
+    return out
+
+
+def _common(args: argparse.Namespace, overrides: list[str]) -> list[str]:
+    if getattr(args, "data_dir", None):
+        overrides = [*overrides, f"data.data_dir={args.data_dir}"]
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.config import load_config
+    from vaekit.run import read_config
+    from vaekit.train.loop import train
+
+    overrides = _common(args, overrides)
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    if args.resume:
+        out = Path(args.resume)
+        config = read_config(out, overrides)
+    else:
+        if not args.config:
+            raise ConfigError("vaekit train needs a CONFIG.yaml (presets live in configs/) or --resume RUN")
+        config = load_config(args.config, overrides)
+        out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    run = train(config, out, resume=bool(args.resume), overwrite=args.overwrite)
+    print(json.dumps(run.summary(), indent=2))
+
+
+def _load(args: argparse.Namespace, overrides: list[str]):
+    from vaekit.run import load_run
+
+    return load_run(args.run, device=args.device or "cpu", overrides=_common(args, overrides))
+
+
+def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.evaluate import evaluate
+
+    run = _load(args, overrides)
+    result = evaluate(run, args.split, args.importance_samples, batch_size=args.batch_size, limit=args.limit, seed=args.seed)
+    print(json.dumps(result, indent=2))
+
+
+def _out(args: argparse.Namespace, run, default: str) -> Path:
+    path = Path(args.out) if args.out else run.path / default
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from vaekit.errors import OutputError
+
+        raise OutputError(f"cannot create '{path.parent}' ({e.strerror}); choose another --out") from None
+    return path
+
+
+def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
+    """A PNG grid for image data; a .npy array for anything else."""
+    import numpy as np
+
+    from vaekit.sample import save_grid
+    from vaekit.train.checkpoint import atomic_write
+
+    if len(run.data_shape) == 3:
+        return save_grid(x.reshape(-1, *run.data_shape), path.with_suffix(".png"), nrow=nrow)
+    path = path.with_suffix(".npy")
+    atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), x.numpy()))
+    return path
+
+
+def cmd_sample(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.sample import sample
+
+    run = _load(args, overrides)
+    x = sample(run.model, args.n, args.temperature, args.seed)
+    print(_save_examples(run, x, _out(args, run, "samples.png")))
+
+
+def cmd_reconstruct(args: argparse.Namespace, overrides: list[str]) -> None:
+    import torch
+
+    from vaekit.sample import reconstruct
+
+    run = _load(args, overrides)
+    x = run.dataset().split(args.split).x[: args.n]
+    r = reconstruct(run.model, x)
+    pairs = torch.stack([x, r], dim=1).reshape(-1, *x.shape[1:])  # original, reconstruction, ...
+    print(_save_examples(run, pairs, _out(args, run, "reconstructions.png"), nrow=2 * min(8, len(x))))
+
+
+def cmd_interpolate(args: argparse.Namespace, overrides: list[str]) -> None:
+    import torch
+
+    from vaekit.sample import interpolate
+
+    run = _load(args, overrides)
+    x = run.dataset().split(args.split).x
+    g = torch.Generator().manual_seed(args.seed)
+    idx = torch.randperm(len(x), generator=g)[: 2 * args.pairs]
+    if len(idx) < 2:
+        raise ConfigError(f"the {args.split} split has fewer than 2 examples; nothing to interpolate")
+    half = len(idx) // 2
+    path = interpolate(run.model, x[idx[:half]], x[idx[half : 2 * half]], args.steps)
+    print(_save_examples(run, path.reshape(-1, *run.data_shape), _out(args, run, "interpolations.png"), nrow=args.steps))
+
+
+def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
+    import numpy as np
+
+    from vaekit.sample import encode
+
+    run = _load(args, overrides)
+    split = run.dataset().split(args.split)
+    mu, logvar = encode(run.model, split.x)
+    out = Path(args.out) if args.out else run.path
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from vaekit.errors import OutputError
+
+        raise OutputError(f"cannot create '{out}' ({e.strerror}); choose another --out") from None
+    from vaekit.train.checkpoint import atomic_write
+
+    files = {"mu": mu.numpy(), "logvar": logvar.numpy()}
+    if split.y is not None:
+        files["labels"] = split.y.numpy()
+    for name, arr in files.items():
+        path = out / f"embed_{args.split}_{name}.npy"
+        atomic_write(path, lambda tmp, a=arr: np.save(open(tmp, "wb"), a))
+        print(path)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vaekit", description="Train, evaluate and sample variational autoencoders.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def run_cmd(name: str, help: str) -> argparse.ArgumentParser:
+        s = sub.add_parser(name, help=help)
+        s.add_argument("run", help="run directory written by vaekit train")
+        s.add_argument("--device", default=None, help="auto, cpu or cuda (default cpu)")
+        s.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
+        return s
+
+    t = sub.add_parser("train", help="train a model from a YAML config")
+    t.add_argument("config", nargs="?", help="YAML config (presets in configs/)")
+    t.add_argument("--out", help="run directory (default runs/CONFIG_NAME)")
+    t.add_argument("--resume", metavar="RUN", help="continue a run that was stopped")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    t.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
+    t.set_defaults(func=cmd_train)
+
+    e = run_cmd("evaluate", "ELBO, importance-sampled NLL and active units on a split")
+    e.add_argument("--split", choices=["train", "val", "test"], default=None)
+    e.add_argument("--importance-samples", "-k", type=int, default=None, help="K (default 5000)")
+    e.add_argument("--batch-size", type=int, default=None, help="data points per batch")
+    e.add_argument("--limit", type=int, default=None, help="only the first N examples (a quick check)")
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=cmd_evaluate)
+
+    s = run_cmd("sample", "generate new examples")
+    s.add_argument("-n", "--n", type=int, default=64)
+    s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's standard deviation")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", help="output file (default RUN/samples.png)")
+    s.set_defaults(func=cmd_sample)
+
+    r = run_cmd("reconstruct", "originals beside their reconstructions")
+    r.add_argument("-n", "--n", type=int, default=32)
+    r.add_argument("--split", choices=["train", "val", "test"], default="test")
+    r.add_argument("--out", help="output file (default RUN/reconstructions.png)")
+    r.set_defaults(func=cmd_reconstruct)
+
+    i = run_cmd("interpolate", "decode straight lines between pairs of encoded examples")
+    i.add_argument("--pairs", type=int, default=8)
+    i.add_argument("--steps", type=int, default=10)
+    i.add_argument("--split", choices=["train", "val", "test"], default="test")
+    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--out", help="output file (default RUN/interpolations.png)")
+    i.set_defaults(func=cmd_interpolate)
+
+    m = run_cmd("embed", "write latent means and log-variances as .npy")
+    m.add_argument("--split", choices=["train", "val", "test"], default="test")
+    m.add_argument("--out", help="output folder (default the run directory)")
+    m.set_defaults(func=cmd_embed)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = parser().parse_known_args(argv)
+    try:
+        args.func(args, _overrides(extra))
+    except VaekitError as e:
+        print(f"vaekit: error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:  # argument values the library rejects (n < 1, temperature <= 0, ...)
+        print(f"vaekit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vaekit: interrupted; continue a training run with: vaekit train --resume RUN", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

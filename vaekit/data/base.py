@@ -1,0 +1,85 @@
+"""The shapes every data set takes: a `Split` of examples, a `Dataset` of three splits, and the
+`RawSet` a builder hands to `load_dataset` before the shared post-processing.
+
+Builders return a `RawSet`, whose validation and test splits may be missing (the set ships none);
+`vaekit.data.load.load_dataset` carves those, applies `limit` and `binarize`, checks the values
+and returns the finished `Dataset`, in which every split is present and non-empty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vaekit.errors import DataError
+from vaekit.registry import suggest
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split: `x` float32 of shape (N, *shape), images scaled to [0, 1]; `y` int64 (N,) or None."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.y is not None and self.y.shape[0] != self.x.shape[0]:
+            raise DataError(
+                f"{self.x.shape[0]} examples but {self.y.shape[0]} labels; give exactly one label per example"
+            )
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A loaded data set: three non-empty splits and what a model needs to know about one example."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    shape: tuple[int, ...]  # one example: (C, H, W) for images, (D,) for vectors
+    is_image: bool
+    binary: bool  # every value is 0 or 1 (after any binarization)
+    dynamic_binarize: bool  # the training loop resamples x ~ Bernoulli(x) per batch
+    num_classes: int | None
+
+    def split(self, name: str) -> Split:
+        """The split called 'train', 'val' or 'test'."""
+        if name not in SPLITS:
+            raise DataError(f"unknown split '{name}'{suggest(name, list(SPLITS))}")
+        return getattr(self, name)
+
+
+@dataclass(frozen=True)
+class RawSet:
+    """What a builder returns: the splits as the files ship them (`val`/`test` None when the set
+    ships none), before `load_dataset` carves, limits, binarizes and checks them.
+
+    `source` names where the data came from (a file or folder), for error messages.
+    """
+
+    train: Split
+    val: Split | None
+    test: Split | None
+    shape: tuple[int, ...]
+    is_image: bool
+    num_classes: int | None
+    source: str
+
+
+def make_split(x: np.ndarray, y: np.ndarray | None = None, scale: float = 1.0) -> Split:
+    """A `Split` from numpy arrays: x becomes float32 (divided by `scale`), y int64."""
+    # np.array always copies: the tensors own their memory, even when x is a read-only view of
+    # a file buffer, and the in-place division below cannot touch the caller's array.
+    xf = np.array(x, dtype=np.float32, order="C")
+    if scale != 1.0:
+        xf /= np.float32(scale)
+    yt = None if y is None else torch.from_numpy(np.array(y, dtype=np.int64))
+    return Split(torch.from_numpy(xf), yt)

@@ -1,0 +1,174 @@
+"""`load_dataset`: build a registered set, then apply the post-processing every set shares.
+
+In order: check the values are finite; carve seeded validation and test splits for sets that ship
+none; check no split is empty; apply `limit`; binarize. Everything random here is seeded by
+`data.split_seed`, so the same config always gives the same splits and the same static draw.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from vaekit.config import DataConfig
+from vaekit.data.base import SPLITS, Dataset, RawSet, Split
+from vaekit.errors import DataError
+from vaekit.registry import DATASETS, suggest
+
+BINARIZE = ("none", "threshold", "static", "dynamic")
+# Separate random streams per purpose and split, so that changing `limit` never changes the carve
+# and the static draw of one split does not depend on the size of another.
+CARVE, LIMIT, DRAW = 0, 1, 2
+
+
+def load_dataset(config: DataConfig) -> Dataset:
+    """The data set `config.name` names, split, limited, binarized and checked as `config` says."""
+    _check_options(config)
+    raw: RawSet = DATASETS.get(config.name)(config)
+    for name in SPLITS:
+        split = getattr(raw, name)
+        if split is not None:
+            check_finite(split, f"{raw.source} ({name} split)")
+    splits = carve(raw, config.val_fraction, config.test_fraction, config.split_seed)
+    for name, split in splits.items():
+        if len(split) == 0:
+            raise DataError(_empty_message(config, raw, name))
+    if config.limit is not None:
+        splits = {
+            name: limit(s, config.limit, _rng(config.split_seed, LIMIT, SPLITS.index(name))) for name, s in splits.items()
+        }
+    splits = {name: binarize(s, config.binarize, config.split_seed, name, config.name) for name, s in splits.items()}
+    if config.binarize in ("threshold", "static"):
+        binary = True
+    else:
+        binary = all(is_binary(s.x) for s in splits.values())
+    return Dataset(
+        name=config.name,
+        train=splits["train"],
+        val=splits["val"],
+        test=splits["test"],
+        shape=tuple(raw.shape),
+        is_image=raw.is_image,
+        binary=binary,
+        dynamic_binarize=config.binarize == "dynamic",
+        num_classes=raw.num_classes,
+    )
+
+
+def check_finite(split: Split, where: str) -> None:
+    """DataError when any example holds NaN or an infinity."""
+    if split.x.numel() == 0:
+        return
+    # min and max propagate NaN and expose infinities, and aminmax is several times faster than
+    # isfinite over tens of millions of values; the per-row search runs only when it fails.
+    lo, hi = torch.aminmax(split.x)
+    if bool(torch.isfinite(lo) & torch.isfinite(hi)):
+        return
+    rows = np.flatnonzero(~np.isfinite(split.x.numpy()).reshape(len(split), -1).all(axis=1))
+    raise DataError(
+        f"{where} has {len(rows)} examples with NaN or infinite values (first at index {int(rows[0])}); "
+        f"clean or drop those rows"
+    )
+
+
+def is_binary(x: torch.Tensor) -> bool:
+    """Whether every value is 0 or 1."""
+    a = x.numpy()  # numpy's comparisons are several times faster than torch's here, and share memory
+    return bool(((a == 0) | (a == 1)).all())
+
+
+def carve(raw: RawSet, val_fraction: float, test_fraction: float, seed: int) -> dict[str, Split]:
+    """All three splits: the shipped ones as they are, missing ones carved at random from train.
+
+    Fractions are of the examples shipped as train. Carved splits keep the file order.
+    """
+    if raw.val is not None and raw.test is not None:
+        return {"train": raw.train, "val": raw.val, "test": raw.test}
+    n = len(raw.train)
+    perm = _rng(seed, CARVE).permutation(n)
+    sizes = {}
+    if raw.test is None:
+        sizes["test"] = _count(n, test_fraction)
+    if raw.val is None:
+        sizes["val"] = _count(n, val_fraction)
+    out = {"val": raw.val, "test": raw.test}
+    start = 0
+    for name, size in sizes.items():
+        out[name] = take(raw.train, np.sort(perm[start : start + size]))
+        start += size
+    out["train"] = take(raw.train, np.sort(perm[start:]))
+    return {name: out[name] for name in SPLITS}
+
+
+def limit(split: Split, n: int, rng: np.random.Generator) -> Split:
+    """At most `n` examples: a seeded random subset, in file order.
+
+    A random subset rather than a prefix, because file order is not always random: the first
+    1,000 binarized-MNIST test images are markedly harder than the rest, and a user's CSV may be
+    sorted by class. Subsets for a smaller `n` are contained in those for a larger one.
+    """
+    if len(split) <= n:
+        return split
+    return take(split, np.sort(rng.permutation(len(split))[:n]))
+
+
+def binarize(split: Split, mode: str, seed: int, split_name: str, set_name: str) -> Split:
+    """Apply one binarize mode to a split ('dynamic' is left to the training loop)."""
+    if mode in ("static", "dynamic") and len(split):
+        lo, hi = float(split.x.min()), float(split.x.max())
+        if lo < 0 or hi > 1:
+            raise DataError(
+                f"binarize={mode} needs values in [0, 1], but {set_name} ({split_name}) has values in "
+                f"[{lo:g}, {hi:g}]; rescale the data to [0, 1] or use data.binarize=threshold"
+            )
+    if mode == "threshold":
+        return Split((split.x > 0.5).to(torch.float32), split.y)
+    if mode == "static":
+        g = torch.Generator().manual_seed(int(_rng(seed, DRAW, SPLITS.index(split_name)).integers(2**62)))
+        return Split(torch.bernoulli(split.x, generator=g), split.y)
+    return split
+
+
+def take(split: Split, index: np.ndarray) -> Split:
+    """The examples of `split` at `index`."""
+    i = torch.from_numpy(np.asarray(index, dtype=np.int64))
+    return Split(split.x[i], None if split.y is None else split.y[i])
+
+
+def _rng(seed: int, *stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, *stream])
+
+
+def _count(n: int, fraction: float) -> int:
+    # At least one example for any positive fraction, so tiny sets still get every split.
+    return max(1, round(n * fraction)) if fraction > 0 else 0
+
+
+def _check_options(config: DataConfig) -> None:
+    if config.binarize not in BINARIZE:
+        raise DataError(f"data.binarize={config.binarize!r} is not a mode{suggest(str(config.binarize), list(BINARIZE))}")
+    for key in ("val_fraction", "test_fraction"):
+        value = getattr(config, key)
+        if not 0 <= value < 1:
+            raise DataError(f"data.{key}={value} must lie in [0, 1); for example data.{key}=0.1")
+    if config.val_fraction + config.test_fraction >= 1:
+        raise DataError(
+            f"data.val_fraction + data.test_fraction = {config.val_fraction + config.test_fraction:g} leaves no "
+            f"training examples; make their sum less than 1"
+        )
+    if config.split_seed < 0:
+        raise DataError(f"data.split_seed={config.split_seed} must be 0 or more; for example data.split_seed=0")
+    if config.limit is not None and config.limit < 1:
+        raise DataError(f"data.limit={config.limit} must be at least 1; leave it unset to keep every example")
+
+
+def _empty_message(config: DataConfig, raw: RawSet, name: str) -> str:
+    shipped = getattr(raw, name)
+    if shipped is not None and len(shipped) == 0:
+        return f"the {name} split of {config.name} ({raw.source}) is empty; put examples in it"
+    if name == "train":
+        return (
+            f"carving validation and test examples left no training examples of {config.name} "
+            f"({len(raw.train)} in all); lower data.val_fraction and data.test_fraction or add examples"
+        )
+    return f"the {name} split of {config.name} is empty; raise data.{name}_fraction above 0"

@@ -1,0 +1,52 @@
+"""The diagonal Gaussian, used as the posterior q(z|x) and as a Gaussian likelihood's output."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class DiagonalGaussian:
+    """N(mu, diag(exp(logvar))) over the last dimension; the other dimensions are batch.
+
+    `log_prob` and `kl` sum over the last dimension and return the batch shape.
+    """
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor) -> None:
+        self.mu = mu
+        self.logvar = logvar
+
+    @property
+    def std(self) -> torch.Tensor:
+        return torch.exp(0.5 * self.logvar)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.mu
+
+    def rsample(self, num_samples: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Reparameterised draw z = mu + sigma * eps: shape (*batch, D), or (S, *batch, D)."""
+        shape = self.mu.shape if num_samples is None else (num_samples, *self.mu.shape)
+        eps = torch.randn(shape, dtype=self.mu.dtype, device=self.mu.device, generator=generator)
+        return self.mu + self.std * eps
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log q(z), summed over the last dimension; z may carry extra leading sample dimensions."""
+        return -0.5 * (LOG_2PI + self.logvar + (z - self.mu) ** 2 * torch.exp(-self.logvar)).sum(-1)
+
+    def kl_per_dim(self, other: DiagonalGaussian | None = None) -> torch.Tensor:
+        """Analytic KL(self || other) per dimension; `other=None` is the standard normal."""
+        if other is None:
+            return 0.5 * (self.mu**2 + torch.exp(self.logvar) - 1.0 - self.logvar)
+        var_ratio = torch.exp(self.logvar - other.logvar)
+        return 0.5 * (var_ratio + (self.mu - other.mu) ** 2 * torch.exp(-other.logvar) - 1.0 - (self.logvar - other.logvar))
+
+    def kl(self, other: DiagonalGaussian | None = None) -> torch.Tensor:
+        """Analytic KL(self || other), summed over the last dimension."""
+        return self.kl_per_dim(other).sum(-1)
+
+    def detach(self) -> DiagonalGaussian:
+        return DiagonalGaussian(self.mu.detach(), self.logvar.detach())

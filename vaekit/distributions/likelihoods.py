@@ -1,0 +1,145 @@
+"""Likelihoods p(x|z) as modules chosen by config (`model.likelihood.name`).
+
+The decoder emits `params_per_dim` numbers per data dimension, stacked along the first event
+dimension (channels for images, features for vectors). The likelihood turns them into a
+distribution object whose `log_prob(x)` sums over every data dimension and returns the batch
+shape, so a model never sums or averages a likelihood itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vaekit.config import LikelihoodConfig
+from vaekit.distributions.gaussian import LOG_2PI
+from vaekit.errors import DataError
+from vaekit.registry import LIKELIHOODS
+
+
+def _sum_event(t: torch.Tensor, event_dims: int) -> torch.Tensor:
+    return t.flatten(-event_dims).sum(-1)
+
+
+class Likelihood(nn.Module):
+    """Base class: `forward(params)` gives a distribution with `log_prob`, `mean`, `sample`."""
+
+    params_per_dim = 1
+
+    def __init__(self, data_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.data_shape = tuple(data_shape)
+        self.event_dims = len(self.data_shape)
+
+    def param_shape(self) -> tuple[int, ...]:
+        """What the decoder must output per example."""
+        first, *rest = self.data_shape
+        return (first * self.params_per_dim, *rest)
+
+    def validate(self, x: torch.Tensor, where: str) -> None:
+        """Raise DataError if x cannot be modelled by this likelihood."""
+
+
+class BernoulliDist:
+    """Independent Bernoulli over every data dimension, parameterised by logits."""
+
+    def __init__(self, logits: torch.Tensor, event_dims: int) -> None:
+        self.logits = logits
+        self.event_dims = event_dims
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        # x * l - softplus(l), written through the fused BCE kernel; x broadcasts over samples.
+        bce = F.binary_cross_entropy_with_logits(self.logits, x.expand_as(self.logits), reduction="none")
+        return -_sum_event(bce, self.event_dims)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return torch.sigmoid(self.logits)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.bernoulli(self.mean, generator=generator)
+
+
+@dataclass(frozen=True)
+class BernoulliConfig(LikelihoodConfig):
+    name: str = "bernoulli"
+
+
+@LIKELIHOODS.register("bernoulli", config=BernoulliConfig)
+class Bernoulli(Likelihood):
+    """p(x|z) = prod_d Bernoulli(x_d; sigmoid(logit_d)), for data in [0, 1]."""
+
+    def __init__(self, config: BernoulliConfig, data_shape: tuple[int, ...]) -> None:
+        super().__init__(data_shape)
+
+    def forward(self, params: torch.Tensor) -> BernoulliDist:
+        return BernoulliDist(params.float(), self.event_dims)
+
+    def validate(self, x: torch.Tensor, where: str) -> None:
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:
+            raise DataError(
+                f"{where} has values in [{lo:g}, {hi:g}], but the Bernoulli likelihood needs values in [0, 1]; "
+                "use model.likelihood.name=gaussian or rescale the data to [0, 1]"
+            )
+
+
+class GaussianDist:
+    """Independent Gaussian over every data dimension."""
+
+    def __init__(self, mu: torch.Tensor, log_sigma: torch.Tensor, event_dims: int) -> None:
+        self.mu = mu
+        self.log_sigma = log_sigma
+        self.event_dims = event_dims
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.mu) * torch.exp(-self.log_sigma)
+        return _sum_event((-0.5 * (z**2 + LOG_2PI) - self.log_sigma).expand(self.mu.shape), self.event_dims)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.mu
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        eps = torch.randn(self.mu.shape, dtype=self.mu.dtype, device=self.mu.device, generator=generator)
+        return self.mu + torch.exp(self.log_sigma) * eps
+
+
+@dataclass(frozen=True)
+class GaussianConfig(LikelihoodConfig):
+    """`variance`: fixed at `sigma`; learned, one sigma per data dimension shared by all examples;
+    or decoder, a sigma per dimension and example emitted by the decoder."""
+
+    name: str = "gaussian"
+    variance: Literal["fixed", "learned", "decoder"] = "learned"
+    sigma: float = 1.0  # the fixed sigma, and the starting value of a learned one
+    min_sigma: float = 1e-3  # floor that keeps a learned sigma from collapsing to zero
+
+
+@LIKELIHOODS.register("gaussian", config=GaussianConfig)
+class Gaussian(Likelihood):
+    """p(x|z) = prod_d N(x_d; mu_d, sigma_d^2)."""
+
+    def __init__(self, config: GaussianConfig, data_shape: tuple[int, ...]) -> None:
+        super().__init__(data_shape)
+        self.variance = config.variance
+        self.params_per_dim = 2 if config.variance == "decoder" else 1
+        self.log_min_sigma = math.log(config.min_sigma)
+        log_sigma = torch.full(self.data_shape, math.log(config.sigma))
+        if config.variance == "learned":
+            self.log_sigma = nn.Parameter(log_sigma)
+        else:
+            self.register_buffer("log_sigma", log_sigma)
+
+    def forward(self, params: torch.Tensor) -> GaussianDist:
+        params = params.float()
+        if self.variance == "decoder":
+            mu, log_sigma = params.chunk(2, dim=-self.event_dims)
+        else:
+            mu, log_sigma = params, self.log_sigma
+        return GaussianDist(mu, log_sigma.clamp(min=self.log_min_sigma), self.event_dims)

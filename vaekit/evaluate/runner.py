@@ -1,0 +1,60 @@
+"""`evaluate(run)`: the figures papers report, on one split, written to eval_SPLIT.json."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from vaekit.errors import ConfigError
+from vaekit.evaluate.elbo import elbo_stats
+from vaekit.evaluate.latents import active_units, posterior_moments
+from vaekit.evaluate.nll import importance_nll, mean_and_stderr
+from vaekit.run import Run
+from vaekit.train.checkpoint import write_json
+
+
+def evaluate(run: Run, split: str | None = None, importance_samples: int | None = None, *,
+             batch_size: int | None = None, chunk_size: int | None = None, limit: int | None = None,
+             seed: int = 0, write: bool = True) -> dict[str, Any]:
+    """ELBO, reconstruction term, KL, importance-sampled NLL (nats and bits/dim) and active units.
+
+    Defaults come from the run's `eval` config (split 'test', K = 5000). `limit` evaluates only
+    the first examples (quick checks: not a test-set figure). Writes `eval_SPLIT.json`.
+    """
+    ec = run.config.eval
+    split = split or ec.split
+    k = importance_samples if importance_samples is not None else ec.importance_samples
+    if k < 1:
+        raise ConfigError(f"importance samples must be at least 1, got {k}")
+    x = run.dataset().split(split).x
+    if limit is not None:
+        x = x[:limit]
+    model = run.model
+    dims = model.num_dims
+    t0 = time.perf_counter()
+    elbo = elbo_stats(model, x, run.config.train.eval_batch_size, seed=seed)
+    nll_values = importance_nll(model, x, k, batch_size or ec.batch_size, chunk_size or ec.chunk_size, seed=seed)
+    nll, nll_se = mean_and_stderr(nll_values)
+    mu, _ = posterior_moments(model, x, run.config.train.eval_batch_size)
+    au, _ = active_units(mu, ec.active_units_threshold)
+    result = {
+        "split": split,
+        "num_examples": len(x),
+        "importance_samples": k,
+        "elbo": elbo["elbo"],
+        "elbo_stderr": elbo["elbo_stderr"],
+        "recon": elbo["recon"],
+        "kl": elbo["kl"],
+        "nll": nll,
+        "nll_stderr": nll_se,
+        "nll_nats_per_dim": nll / dims,
+        "nll_bits_per_dim": nll / (dims * math.log(2)),
+        "active_units": au,
+        "latent_dim": int(mu.shape[1]),
+        "num_dims": dims,
+        "seconds": time.perf_counter() - t0,
+    }
+    if write:
+        write_json(run.path / f"eval_{split}.json", result)
+    return result

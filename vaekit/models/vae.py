@@ -1,0 +1,116 @@
+"""The variational autoencoder and beta-VAE.
+
+Kingma & Welling, "Auto-Encoding Variational Bayes", https://arxiv.org/abs/1312.6114;
+Higgins et al., "beta-VAE", ICLR 2017 (beta is `objective.beta`).
+
+The encoder emits (mu, log sigma^2) of a diagonal Gaussian q(z|x); z = mu + sigma * eps; the
+decoder emits the parameters of the likelihood p(x|z); the prior p(z) is a module. The other
+families subclass this one and override what their paper changes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from vaekit.config import LikelihoodConfig, ModelConfig, NetworkConfig, PriorConfig
+from vaekit.distributions import BernoulliConfig, DiagonalGaussian
+from vaekit.distributions.priors import StandardNormalConfig
+from vaekit.errors import ConfigError
+from vaekit.nn.mlp import MLPConfig
+from vaekit.objectives import Loss, elbo_loss
+from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS
+
+
+@dataclass(frozen=True)
+class VAEConfig(ModelConfig):
+    name: str = "vae"
+    latent_dim: int = 16
+    encoder: NetworkConfig = field(default_factory=MLPConfig)
+    decoder: NetworkConfig = field(default_factory=MLPConfig)
+    likelihood: LikelihoodConfig = field(default_factory=BernoulliConfig)
+    prior: PriorConfig = field(default_factory=StandardNormalConfig)
+
+
+@dataclass
+class VAEOutput:
+    """Per-example terms of one forward pass; every (B,) tensor is in nats."""
+
+    recon: torch.Tensor  # log p(x|z), (B,)
+    kl: torch.Tensor  # KL(q(z|x) || p(z)), (B,)
+    kl_per_dim: torch.Tensor | None  # (B, D) where the prior has a closed-form KL
+    z: torch.Tensor  # (B, D)
+    posterior: DiagonalGaussian
+    px: object  # the likelihood's distribution object
+
+    @property
+    def elbo(self) -> torch.Tensor:
+        return self.recon - self.kl
+
+
+@MODELS.register("vae", config=VAEConfig)
+class VAE(nn.Module):
+    """encode(x) -> q(z|x); reparameterize(q) -> z; decode(z) -> p(x|z); forward(x) -> VAEOutput."""
+
+    def __init__(self, config: VAEConfig, data_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        if config.latent_dim <= 0:
+            raise ConfigError(f"model.latent_dim must be positive, got {config.latent_dim}")
+        self.config = config
+        self.data_shape = tuple(data_shape)
+        self.latent_dim = config.latent_dim
+        self.likelihood = LIKELIHOODS.build(config.likelihood, self.data_shape)
+        self.prior = PRIORS.build(config.prior, config.latent_dim)
+        self.encoder = NETWORKS.get(config.encoder.name).encoder(config.encoder, self.data_shape, 2 * config.latent_dim)
+        self.decoder = NETWORKS.get(config.decoder.name).decoder(
+            config.decoder, config.latent_dim, self.likelihood.param_shape()
+        )
+
+    @property
+    def num_dims(self) -> int:
+        """Number of data dimensions, for nats/dim and bits/dim."""
+        return math.prod(self.data_shape)
+
+    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
+        mu, logvar = self.encoder(x).float().chunk(2, dim=-1)  # (B, D) each
+        return DiagonalGaussian(mu, logvar)
+
+    def reparameterize(self, q: DiagonalGaussian, num_samples: int | None = None) -> torch.Tensor:
+        return q.rsample(num_samples)
+
+    def decode(self, z: torch.Tensor):
+        """p(x|z) for z of shape (*lead, D); the distribution's batch shape is `lead`."""
+        return self.likelihood(self.decoder(z))
+
+    def forward(self, x: torch.Tensor) -> VAEOutput:
+        q = self.encode(x)
+        z = self.reparameterize(q)
+        px = self.decode(z)
+        kl_per_dim = self.prior.kl_per_dim(q)
+        kl = kl_per_dim.sum(-1) if kl_per_dim is not None else self.prior.kl(q, z)
+        return VAEOutput(px.log_prob(x), kl, kl_per_dim, z, q, px)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float = 1.0, free_bits: float = 0.0) -> Loss:
+        """The training objective for one batch: the negative beta-ELBO, batch-mean."""
+        out = self(x)
+        return elbo_loss(out.recon, out.kl, beta=beta, free_bits=free_bits, kl_per_dim=out.kl_per_dim)
+
+    @torch.no_grad()
+    def log_weights(self, x: torch.Tensor, num_samples: int) -> torch.Tensor:
+        """log p(x, z_s) - log q(z_s|x) for S posterior draws: (S, B), for the IWAE estimate."""
+        q = self.encode(x)
+        z = q.rsample(num_samples)  # (S, B, D)
+        return self.decode(z).log_prob(x) + self.prior.log_prob(z) - q.log_prob(z)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n new examples: the likelihood's mean at z drawn from the prior (scaled by temperature)."""
+        return self.decode(self.prior.sample(n, temperature, generator)).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """The likelihood's mean at the posterior mean."""
+        return self.decode(self.encode(x).mu).mean

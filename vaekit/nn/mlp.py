@@ -1,0 +1,72 @@
+"""Fully connected encoder and decoder."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vaekit.config import NetworkConfig
+from vaekit.errors import ConfigError
+from vaekit.nn.activations import activation
+from vaekit.registry import NETWORKS
+
+
+@dataclass(frozen=True)
+class MLPConfig(NetworkConfig):
+    """Hidden widths of the MLP, input side first (the decoder uses them reversed)."""
+
+    name: str = "mlp"
+    hidden: tuple[int, ...] = (512,)
+    activation: str = "relu"
+
+
+def mlp(sizes: list[int], act: str) -> nn.Sequential:
+    """Linear layers through `sizes`, with the activation between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(activation(act))
+    return nn.Sequential(*layers)
+
+
+class MLPEncoder(nn.Module):
+    """(B, *in_shape) -> (B, out_features)."""
+
+    def __init__(self, config: MLPConfig, in_shape: tuple[int, ...], out_features: int) -> None:
+        super().__init__()
+        _check(config)
+        self.net = mlp([math.prod(in_shape), *config.hidden, out_features], config.activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1))
+
+
+class MLPDecoder(nn.Module):
+    """(B, in_features) -> (B, *out_shape)."""
+
+    def __init__(self, config: MLPConfig, in_features: int, out_shape: tuple[int, ...]) -> None:
+        super().__init__()
+        _check(config)
+        self.out_shape = tuple(out_shape)
+        self.net = mlp([in_features, *reversed(config.hidden), math.prod(out_shape)], config.activation)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.net(z)
+        return h.view(*h.shape[:-1], *self.out_shape)
+
+
+def _check(config: MLPConfig) -> None:
+    if any(h <= 0 for h in config.hidden):
+        raise ConfigError(f"mlp hidden widths must be positive, got {list(config.hidden)}")
+
+
+@NETWORKS.register("mlp", config=MLPConfig)
+class MLP:
+    """Registry entry: builds the MLP encoder or decoder."""
+
+    encoder = MLPEncoder
+    decoder = MLPDecoder

@@ -1,0 +1,55 @@
+"""What a user does with a trained model: generate, reconstruct, interpolate, embed."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _generator(model: nn.Module, seed: int | None) -> torch.Generator | None:
+    if seed is None:
+        return None
+    return torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+
+
+@torch.no_grad()
+def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None = None) -> torch.Tensor:
+    """n generated examples (the likelihood's mean) from the prior scaled by `temperature`;
+    the same seed gives the same samples."""
+    if n < 1:
+        raise ValueError(f"number of samples must be at least 1, got {n}")
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    return model.sample(n, temperature, _generator(model, seed)).cpu()
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Reconstructions (the likelihood's mean at the posterior mean) of x."""
+    device = next(model.parameters()).device
+    return model.reconstruct(x.to(device)).cpu()
+
+
+@torch.no_grad()
+def interpolate(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor, steps: int = 8) -> torch.Tensor:
+    """Decodings along the straight line between the posterior means of xa[i] and xb[i]:
+    (P, steps, *shape) for P pairs."""
+    device = next(model.parameters()).device
+    za, zb = model.encode(xa.to(device)).mu, model.encode(xb.to(device)).mu  # (P, D)
+    t = torch.linspace(0, 1, steps, device=device).view(1, steps, 1)
+    z = za.unsqueeze(1) * (1 - t) + zb.unsqueeze(1) * t  # (P, steps, D)
+    return model.decode(z).mean.cpu()
+
+
+@torch.no_grad()
+def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and log-variances, (N, D) each."""
+    from vaekit.evaluate.latents import posterior_moments
+
+    return posterior_moments(model, x, batch_size)
+
+
+@torch.no_grad()
+def decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """The likelihood's mean at latent codes z (N, D)."""
+    return model.decode(z.to(next(model.parameters()).device)).mean.cpu()

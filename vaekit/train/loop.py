@@ -1,0 +1,258 @@
+"""The training loop, in one readable file.
+
+Everything a step does is visible here: the beta and learning-rate schedules, bf16 autocast,
+gradient clipping, the guard that skips non-finite or spiking steps (and stops when they
+persist), the EMA update. Each epoch ends with the validation ELBO, early stopping, the best
+checkpoint and the training state, all written atomically. The loop knows nothing about the
+model beyond `model.loss(x, y, beta=..., free_bits=...)`; extend it with callbacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import torch
+from tqdm import tqdm
+
+import vaekit
+from vaekit import run as rundir
+from vaekit.config import Config, dump_config
+from vaekit.data import Dataset, load_dataset
+from vaekit.errors import CheckpointError, OutputError, TrainingError
+from vaekit.evaluate.elbo import elbo_stats
+from vaekit.models import build_model
+from vaekit.sample.grid import save_grid
+from vaekit.train import checkpoint
+from vaekit.train.batches import batches, num_batches
+from vaekit.train.ema import EMA
+from vaekit.train.schedules import beta_at, lr_at, plateau_update
+
+
+@dataclass
+class Counters:
+    """The loop's progress, saved in train_state.pt."""
+
+    epoch: int = 0  # completed epochs
+    step: int = 0
+    best_val: float = -math.inf
+    best_epoch: int = 0
+    epochs_since_best: int = 0
+    plateau_scale: float = 1.0
+    skipped_steps: int = 0
+    elapsed: float = 0.0  # seconds of training so far, over all sessions of the run
+
+
+class Callback(Protocol):
+    """Hooks the loop calls; implement any subset."""
+
+    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
+
+
+def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None, resume: bool = False,
+          overwrite: bool = False, callbacks: Sequence[Any] = (), log: Callable[[str], None] | None = None) -> "rundir.Run":
+    """Train `config` into the run directory `out_dir` and return the loaded best run.
+
+    `resume=True` continues the run in `out_dir` from its last completed epoch; the result equals
+    an uninterrupted run with the same seed. Without it, an existing run is never overwritten
+    unless `overwrite=True`.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    tc = config.train
+    device = rundir.resolve_device(tc.device)
+    out = _prepare_dir(Path(out_dir), resume, overwrite)
+    torch.manual_seed(tc.seed)
+    data = dataset if dataset is not None else load_dataset(config.data)
+    model = build_model(config.model, data.shape).to(device)
+    for name in ("train", "val", "test"):
+        model.likelihood.validate(data.split(name).x, f"the {name} split of data set '{data.name}'")
+
+    optimizer = _adam(model, tc)
+    ema = EMA(model, tc.ema_decay) if tc.ema_decay > 0 else None
+    gen = torch.Generator().manual_seed(tc.seed)
+    counters = Counters()
+    if resume:
+        counters = _restore(out, model, optimizer, ema, gen, data.shape)
+        log(f"resuming {out} after epoch {counters.epoch}")
+    else:
+        checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
+        (out / rundir.METRICS).write_text("")
+    meta = {"vaekit_version": vaekit.__version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape))}
+
+    loss_fn = torch.compile(model.loss) if tc.compile else model.loss
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
+    params = [p for p in model.parameters() if p.requires_grad]
+    steps_per_epoch = num_batches(len(data.train), tc.batch_size)
+    total_steps = steps_per_epoch * tc.epochs
+    beta_t = torch.zeros((), device=device)  # a tensor, so a compiled step is not re-traced as beta moves
+    bad_in_row = 0
+    stop_reason = "epochs"
+
+    while counters.epoch < tc.epochs:
+        epoch = counters.epoch + 1
+        model.train()
+        sums: dict[str, torch.Tensor] = {}
+        seen, t0 = 0, time.perf_counter()
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{tc.epochs}", leave=False,
+                   disable=not (tc.progress and sys.stderr.isatty()))
+        for x, y in batches(data.train, tc.batch_size, gen, device, data.dynamic_binarize):
+            lr = lr_at(counters.step, total_steps, tc, counters.plateau_scale)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            beta_t.fill_(beta_at(counters.step, steps_per_epoch, config.objective))
+            optimizer.zero_grad(set_to_none=True)
+            with autocast:
+                result = loss_fn(x, y, beta=beta_t, free_bits=config.objective.free_bits)
+            result.loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip if tc.grad_clip > 0 else math.inf)
+            ok = bool(torch.isfinite(result.loss) & torch.isfinite(gnorm))
+            if ok and tc.skip_grad_norm > 0 and float(gnorm) > tc.skip_grad_norm:
+                ok = False
+            counters.step += 1
+            if not ok:
+                counters.skipped_steps += 1
+                bad_in_row += 1
+                if bad_in_row > tc.max_bad_steps:
+                    raise TrainingError(
+                        f"training stopped: {bad_in_row} non-finite or spiking steps in a row in epoch {epoch}; "
+                        f"lower train.lr (now {tc.lr:g}) or set train.grad_clip; the last good checkpoint in {out} is kept"
+                    )
+                continue
+            bad_in_row = 0
+            optimizer.step()
+            if ema is not None:
+                ema.update()
+            n = x.shape[0]
+            seen += n
+            for k, v in result.metrics.items():
+                sums[k] = sums.get(k, 0.0) + v.detach().float() * n
+            bar.update(1)
+            if counters.step % 20 == 0:
+                bar.set_postfix(loss=f"{float(result.loss):.2f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+        bar.close()
+        train_time = time.perf_counter() - t0
+        counters.elapsed += train_time
+        counters.epoch = epoch
+
+        with ema.applied() if ema is not None else contextlib.nullcontext():
+            val = elbo_stats(model, data.val.x, tc.eval_batch_size)
+            improved = val["elbo"] > counters.best_val
+            if improved:
+                counters.best_val, counters.best_epoch, counters.epochs_since_best = val["elbo"], epoch, 0
+                checkpoint.save_weights(model, out / rundir.WEIGHTS, meta)
+            else:
+                counters.epochs_since_best += 1
+        counters.plateau_scale = plateau_update(counters.plateau_scale, counters.epochs_since_best, tc)
+        record = {
+            "epoch": epoch, "step": counters.step,
+            **{f"train_{k}": float(v) / max(1, seen) for k, v in sums.items()},
+            **{f"val_{k}": v for k, v in val.items()},
+            "lr": lr_at(counters.step - 1, total_steps, tc, counters.plateau_scale),
+            "beta": float(beta_t), "skipped_steps": counters.skipped_steps,
+            "images_per_sec": seen / max(train_time, 1e-9), "time": counters.elapsed,
+        }
+        _append_metrics(out, record)
+        _save_state(out, model, optimizer, ema, gen, counters)
+        log(f"epoch {epoch}/{tc.epochs}  train elbo {record.get('train_elbo', math.nan):.2f}  "
+            f"val elbo {val['elbo']:.2f}{' (best)' if improved else ''}  {record['images_per_sec']:.0f} img/s")
+        for cb in callbacks:
+            if hasattr(cb, "on_epoch_end"):
+                cb.on_epoch_end(record)
+        if tc.patience and counters.epochs_since_best >= tc.patience:
+            stop_reason = "early_stopping"
+            break
+        if tc.max_minutes and counters.elapsed >= 60 * tc.max_minutes:
+            stop_reason = "time_budget"
+            break
+
+    result_run = rundir.load_run(out, device=str(device), dataset=data)
+    if data.is_image and tc.sample_grid > 0:
+        gen_s = torch.Generator(device=device).manual_seed(tc.seed)
+        save_grid(result_run.model.sample(tc.sample_grid, generator=gen_s), out / rundir.SAMPLES)
+    summary = {"status": "complete", "stop_reason": stop_reason, **asdict(counters),
+               "num_params": sum(p.numel() for p in model.parameters()), "data": data.name,
+               "data_shape": list(data.shape)}
+    checkpoint.write_json(out / rundir.SUMMARY, summary)
+    log(f"done ({stop_reason}): best val elbo {counters.best_val:.2f} at epoch {counters.best_epoch}; run in {out}")
+    return result_run
+
+
+def _adam(model: torch.nn.Module, tc) -> torch.optim.Optimizer:
+    """Adam, fused into one kernel per step where the platform supports it."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    try:
+        return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, foreach=True)
+
+
+def _prepare_dir(out: Path, resume: bool, overwrite: bool) -> Path:
+    if resume:
+        if not (out / rundir.STATE).is_file():
+            raise CheckpointError(f"no run to resume in '{out}' (no {rundir.STATE}); start it with vaekit train")
+        return out
+    if (out / rundir.STATE).exists() or (out / rundir.WEIGHTS).exists():
+        if not overwrite:
+            raise OutputError(f"'{out}' already holds a run; continue it with --resume {out}, "
+                              "start again with --overwrite, or choose another --out")
+        for name in (rundir.STATE, rundir.WEIGHTS, rundir.SUMMARY, rundir.METRICS, rundir.SAMPLES):
+            (out / name).unlink(missing_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"cannot write the run directory '{out}' ({e.strerror}); choose another --out") from None
+    return out
+
+
+def _save_state(out: Path, model, optimizer, ema, gen, counters: Counters) -> None:
+    state = {
+        "model": {k: v.detach().cpu() for k, v in checkpoint.unwrap(model).state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "ema": ema.state_dict() if ema is not None else None,
+        "rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "data_rng": gen.get_state(),
+        "counters": asdict(counters),
+    }
+    checkpoint.save_state(state, out / rundir.STATE)
+
+
+def _restore(out: Path, model, optimizer, ema, gen, data_shape) -> Counters:
+    meta = rundir.weights_metadata(out / rundir.WEIGHTS) if (out / rundir.WEIGHTS).exists() else {}
+    if "data_shape" in meta and tuple(json.loads(meta["data_shape"])) != tuple(data_shape):
+        raise CheckpointError(f"the run in '{out}' was trained on data of shape {json.loads(meta['data_shape'])}, "
+                              f"not {list(data_shape)}; resume it with its own data config")
+    state = checkpoint.load_state(out / rundir.STATE)
+    checkpoint.load_into(model, state["model"], str(out))
+    optimizer.load_state_dict(state["optimizer"])
+    if ema is not None and state.get("ema") is not None:
+        ema.load_state_dict(state["ema"])
+    torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
+    gen.set_state(state["data_rng"])
+    counters = Counters(**state["counters"])
+    _truncate_metrics(out, counters.epoch)
+    return counters
+
+
+def _append_metrics(out: Path, record: dict) -> None:
+    with open(out / rundir.METRICS, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_metrics(out: Path, epoch: int) -> None:
+    """Drop metric lines of epochs after the saved state (a run killed between the two writes)."""
+    path = out / rundir.METRICS
+    if path.is_file():
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
+        checkpoint.write_text(path, "".join(ln + "\n" for ln in lines))
