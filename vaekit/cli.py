@@ -101,7 +101,7 @@ def cmd_sample(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.sample import sample
 
     run = _load(args, overrides)
-    x = sample(run.model, args.n, args.temperature, args.seed)
+    x = sample(run.model, args.n, args.temperature, args.seed, y=args.cls)
     print(_save_examples(run, x, _out(args, run, "samples.png")))
 
 
@@ -111,8 +111,9 @@ def cmd_reconstruct(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.sample import reconstruct
 
     run = _load(args, overrides)
-    x = run.dataset().split(args.split).x[: args.n]
-    r = reconstruct(run.model, x)
+    split = run.dataset().split(args.split)
+    x = split.x[: args.n]
+    r = reconstruct(run.model, x, None if split.y is None else split.y[: args.n])
     pairs = torch.stack([x, r], dim=1).reshape(-1, *x.shape[1:])  # original, reconstruction, ...
     print(_save_examples(run, pairs, _out(args, run, "reconstructions.png"), nrow=2 * min(8, len(x))))
 
@@ -140,7 +141,7 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
 
     run = _load(args, overrides)
     split = run.dataset().split(args.split)
-    mu, logvar = encode(run.model, split.x)
+    mu, logvar = encode(run.model, split.x, y=split.y)
     out = Path(args.out) if args.out else run.path
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -191,6 +192,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-n", "--n", type=int, default=64)
     s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's standard deviation")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--class", dest="cls", type=int, default=None, help="generate this class (conditional models)")
     s.add_argument("--out", help="output file (default RUN/samples.png)")
     s.set_defaults(func=cmd_sample)
 

@@ -115,7 +115,8 @@ def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tu
     except (KeyError, ValueError):
         raise CheckpointError(f"'{weights}' lacks its data_shape metadata; it was not written by vaekit train") from None
     dev = resolve_device(device)
-    model = build_model(config.model, data_shape)
+    num_classes = json.loads(meta.get("num_classes", "null"))
+    model = build_model(config.model, data_shape, num_classes)
     load_into(model, load_weights(weights), str(run_dir))
     model.to(dev).eval()
     return Run(run_dir, config, model, data_shape, dev, dataset)

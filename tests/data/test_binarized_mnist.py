@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -170,11 +169,8 @@ def test_real_files(tmp_path):
     assert sha256_file(path) == SHA256["valid"]
     np.testing.assert_array_equal(read_amat(path), x)
 
-    start = time.perf_counter()
     data = load_dataset(DataConfig(name="binarized-mnist", data_dir=str(REAL.parent), download=False))
-    seconds = time.perf_counter() - start
     assert (len(data.train), len(data.val), len(data.test)) == (50_000, 10_000, 10_000)
     means = [round(float(s.x.mean()), 4) for s in (data.train, data.val, data.test)]
     assert means == [0.1306, 0.1311, 0.1325]
     assert data.binary
-    assert seconds < 2.0, f"loading took {seconds:.2f} s"

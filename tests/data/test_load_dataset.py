@@ -106,10 +106,14 @@ def test_static_draw_follows_the_seed(tmp_path):
     assert not torch.equal(a.train.x, b.train.x)
 
 
-def test_dynamic_keeps_grey_values(grey):
+def test_dynamic_keeps_grey_training_values_and_fixes_val_and_test(grey):
     none, data = load(grey), load(grey, binarize="dynamic")
     assert data.dynamic_binarize and not data.binary
     assert torch.equal(data.train.x, none.train.x)
+    for name in ("val", "test"):  # drawn once, so a likelihood is measured on fixed binary data
+        x = data.split(name).x
+        assert set(x.unique().tolist()) <= {0.0, 1.0}
+        assert torch.equal(x, load(grey, binarize="dynamic").split(name).x)
 
 
 @pytest.mark.parametrize("mode", ["static", "dynamic"])

@@ -61,6 +61,10 @@ def _np_load(path: Path) -> dict[str, np.ndarray]:
             return {key: loaded[key] for key in loaded.files}
     except ValueError as e:
         if "allow_pickle" in str(e):
+            with open(path, "rb") as f:
+                magic = f.read(6)
+            if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # np.load took it for a pickle
+                raise DataError(f"{path} is not a NumPy file (no .npy or .npz header); save the array with {resave}") from None
             raise DataError(f"{path} holds an object array; save numbers (np.asarray(x, dtype=np.float32))") from None
         raise DataError(f"cannot read {path} ({e}); save it again with {resave}") from None
     except (OSError, EOFError, zipfile.BadZipFile) as e:

@@ -113,7 +113,9 @@ def limit(split: Split, n: int, rng: np.random.Generator) -> Split:
 
 
 def binarize(split: Split, mode: str, seed: int, split_name: str, set_name: str) -> Split:
-    """Apply one binarize mode to a split ('dynamic' is left to the training loop)."""
+    """Apply one binarize mode to a split. 'dynamic' leaves the training split grey, for the
+    training loop to redraw every batch, and draws val and test once, as 'static' does: a
+    likelihood is measured on fixed binary data (the convention of the IWAE paper)."""
     if mode in ("static", "dynamic") and len(split):
         lo, hi = float(split.x.min()), float(split.x.max())
         if lo < 0 or hi > 1:
@@ -123,7 +125,7 @@ def binarize(split: Split, mode: str, seed: int, split_name: str, set_name: str)
             )
     if mode == "threshold":
         return Split((split.x > 0.5).to(torch.float32), split.y)
-    if mode == "static":
+    if mode == "static" or (mode == "dynamic" and split_name != "train"):
         g = torch.Generator().manual_seed(int(_rng(seed, DRAW, SPLITS.index(split_name)).integers(2**62)))
         return Split(torch.bernoulli(split.x, generator=g), split.y)
     return split

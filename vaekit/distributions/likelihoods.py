@@ -53,9 +53,12 @@ class BernoulliDist:
         self.event_dims = event_dims
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        # x * l - softplus(l), written through the fused BCE kernel; x broadcasts over samples.
-        bce = F.binary_cross_entropy_with_logits(self.logits, x.expand_as(self.logits), reduction="none")
-        return -_sum_event(bce, self.event_dims)
+        # sum_d [x_d l_d - softplus(l_d)]: the same value as -BCE-with-logits, in two passes over
+        # the logits instead of about six, which halves the cost of the importance-sampled NLL.
+        # x (*batch, D) broadcasts over leading sample dimensions of the logits (S, *batch, D).
+        logits = self.logits.flatten(-self.event_dims)
+        x = x.flatten(-self.event_dims).to(logits.dtype)
+        return torch.einsum("...d,...d->...", logits, x) - F.softplus(logits).sum(-1)
 
     @property
     def mean(self) -> torch.Tensor:

@@ -7,9 +7,12 @@ import math
 import torch
 from torch import nn
 
+from vaekit.seeding import seeded
+
 
 @torch.no_grad()
-def elbo_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 500, seed: int | None = 0) -> dict[str, float]:
+def elbo_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 500, seed: int | None = 0,
+               y: torch.Tensor | None = None) -> dict[str, float]:
     """Mean single-sample ELBO, log p(x|z) and KL over `x` in nats per example, with the standard
     error of the ELBO. A fixed `seed` draws the same noise every call, so that epoch-to-epoch
     differences of the validation ELBO come from the model, not from the draw; the caller's RNG
@@ -19,13 +22,10 @@ def elbo_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 500, seed: i
     model.eval()
     sums = {"elbo": 0.0, "recon": 0.0, "kl": 0.0}
     sq = 0.0
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
+    with seeded(seed, device):
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device, non_blocking=True)
-            out = model(xb)
+            out = model(xb, None if y is None else y[start : start + batch_size].to(device))
             elbo = (out.recon - out.kl).double()
             sums["elbo"] += float(elbo.sum())
             sums["recon"] += float(out.recon.double().sum())

@@ -7,12 +7,14 @@ from torch import nn
 
 
 @torch.no_grad()
-def posterior_moments(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+def posterior_moments(model: nn.Module, x: torch.Tensor, batch_size: int = 500,
+                      y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and log-variances of every example: two (N, D) tensors on the CPU."""
     device = next(model.parameters()).device
     mus, logvars = [], []
     for start in range(0, len(x), batch_size):
-        q = model.encode(x[start : start + batch_size].to(device))
+        yb = None if y is None else y[start : start + batch_size].to(device)
+        q = model.encode(x[start : start + batch_size].to(device), yb)
         mus.append(q.mu.float().cpu())
         logvars.append(q.logvar.float().cpu())
     return torch.cat(mus), torch.cat(logvars)

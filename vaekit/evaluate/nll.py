@@ -12,6 +12,8 @@ import math
 import torch
 from torch import nn
 
+from vaekit.seeding import seeded
+
 from vaekit.objectives.iwae import log_likelihood
 
 
@@ -23,7 +25,7 @@ def auto_chunk(num_samples: int, batch_size: int, num_dims: int, budget_bytes: i
 
 @torch.no_grad()
 def importance_nll(model: nn.Module, x: torch.Tensor, num_samples: int = 5000, batch_size: int = 100,
-                   chunk_size: int = 0, seed: int | None = 0) -> torch.Tensor:
+                   chunk_size: int = 0, seed: int | None = 0, y: torch.Tensor | None = None) -> torch.Tensor:
     """-log p(x) per example (N,), estimated with `num_samples` importance samples from q(z|x).
 
     With a fixed `seed` the estimate is repeatable and the caller's RNG stream is untouched.
@@ -33,13 +35,11 @@ def importance_nll(model: nn.Module, x: torch.Tensor, num_samples: int = 5000, b
     model.eval()
     chunk = chunk_size or auto_chunk(num_samples, batch_size, model.num_dims)
     out = []
-    devices = [device] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices, enabled=seed is not None):
-        if seed is not None:
-            torch.manual_seed(seed)
+    with seeded(seed, device):
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device, non_blocking=True)
-            out.append(-log_likelihood(model, xb, num_samples, chunk).double().cpu())
+            yb = None if y is None else y[start : start + batch_size].to(device)
+            out.append(-log_likelihood(model, xb, num_samples, chunk, yb).double().cpu())
     model.train(was_training)
     return torch.cat(out)
 

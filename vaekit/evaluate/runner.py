@@ -27,16 +27,17 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
     k = importance_samples if importance_samples is not None else ec.importance_samples
     if k < 1:
         raise ConfigError(f"importance samples must be at least 1, got {k}")
-    x = run.dataset().split(split).x
+    data = run.dataset().split(split)
+    x, y = data.x, data.y
     if limit is not None:
-        x = x[:limit]
+        x, y = x[:limit], (None if y is None else y[:limit])
     model = run.model
     dims = model.num_dims
     t0 = time.perf_counter()
-    elbo = elbo_stats(model, x, run.config.train.eval_batch_size, seed=seed)
-    nll_values = importance_nll(model, x, k, batch_size or ec.batch_size, chunk_size or ec.chunk_size, seed=seed)
+    elbo = elbo_stats(model, x, run.config.train.eval_batch_size, seed=seed, y=y)
+    nll_values = importance_nll(model, x, k, batch_size or ec.batch_size, chunk_size or ec.chunk_size, seed=seed, y=y)
     nll, nll_se = mean_and_stderr(nll_values)
-    mu, _ = posterior_moments(model, x, run.config.train.eval_batch_size)
+    mu, _ = posterior_moments(model, x, run.config.train.eval_batch_size, y)
     au, _ = active_units(mu, ec.active_units_threshold)
     result = {
         "split": split,

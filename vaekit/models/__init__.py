@@ -10,9 +10,10 @@ from vaekit.models.vae import VAE, VAEConfig, VAEOutput
 from vaekit.registry import MODELS
 
 
-def build_model(config: ModelConfig, data_shape: tuple[int, ...]) -> nn.Module:
-    """Build the registered model `config.name` for examples of shape `data_shape`."""
-    return MODELS.build(config, tuple(data_shape))
+def build_model(config: ModelConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> nn.Module:
+    """Build the registered model `config.name` for examples of shape `data_shape`; conditional
+    families also need the number of classes of the labels."""
+    return MODELS.build(config, tuple(data_shape), num_classes=num_classes)
 
 
 __all__ = ["VAE", "VAEConfig", "VAEOutput", "build_model"]

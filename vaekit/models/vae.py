@@ -55,7 +55,9 @@ class VAEOutput:
 class VAE(nn.Module):
     """encode(x) -> q(z|x); reparameterize(q) -> z; decode(z) -> p(x|z); forward(x) -> VAEOutput."""
 
-    def __init__(self, config: VAEConfig, data_shape: tuple[int, ...]) -> None:
+    conditional = False  # whether the labels y change what the model does
+
+    def __init__(self, config: VAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__()
         if config.latent_dim <= 0:
             raise ConfigError(f"model.latent_dim must be positive, got {config.latent_dim}")
@@ -74,43 +76,51 @@ class VAE(nn.Module):
         """Number of data dimensions, for nats/dim and bits/dim."""
         return math.prod(self.data_shape)
 
-    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
-        mu, logvar = self.encoder(x).float().chunk(2, dim=-1)  # (B, D) each
+    # Every method takes the labels `y` (B,) as an optional argument: the unconditional VAE ignores
+    # them, conditional families use them, and callers never need to know which is which.
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x): a diagonal Gaussian with (B, D) mean and log-variance."""
+        mu, logvar = self.encoder(x).float().chunk(2, dim=-1)
         return DiagonalGaussian(mu, logvar)
 
     def reparameterize(self, q: DiagonalGaussian, num_samples: int | None = None) -> torch.Tensor:
+        """z = mu + sigma * eps: (B, D), or (S, B, D) for `num_samples` draws."""
         return q.rsample(num_samples)
 
-    def decode(self, z: torch.Tensor):
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None):
         """p(x|z) for z of shape (*lead, D); the distribution's batch shape is `lead`."""
         return self.likelihood(self.decoder(z))
 
-    def forward(self, x: torch.Tensor) -> VAEOutput:
-        q = self.encode(x)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+        q = self.encode(x, y)
         z = self.reparameterize(q)
-        px = self.decode(z)
+        px = self.decode(z, y)
         kl_per_dim = self.prior.kl_per_dim(q)
         kl = kl_per_dim.sum(-1) if kl_per_dim is not None else self.prior.kl(q, z)
         return VAEOutput(px.log_prob(x), kl, kl_per_dim, z, q, px)
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float = 1.0, free_bits: float = 0.0) -> Loss:
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
+             free_bits: float = 0.0) -> Loss:
         """The training objective for one batch: the negative beta-ELBO, batch-mean."""
-        out = self(x)
+        out = self(x, y)
         return elbo_loss(out.recon, out.kl, beta=beta, free_bits=free_bits, kl_per_dim=out.kl_per_dim)
 
     @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, num_samples: int) -> torch.Tensor:
+    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
         """log p(x, z_s) - log q(z_s|x) for S posterior draws: (S, B), for the IWAE estimate."""
-        q = self.encode(x)
+        q = self.encode(x, y)
         z = q.rsample(num_samples)  # (S, B, D)
-        return self.decode(z).log_prob(x) + self.prior.log_prob(z) - q.log_prob(z)
+        ys = None if y is None else y.expand(num_samples, *y.shape)  # (S, B): labels follow the samples
+        return self.decode(z, ys).log_prob(x) + self.prior.log_prob(z) - q.log_prob(z)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               y: torch.Tensor | None = None) -> torch.Tensor:
         """n new examples: the likelihood's mean at z drawn from the prior (scaled by temperature)."""
-        return self.decode(self.prior.sample(n, temperature, generator)).mean
+        return self.decode(self.prior.sample(n, temperature, generator), y).mean
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The likelihood's mean at the posterior mean."""
-        return self.decode(self.encode(x).mu).mean
+        return self.decode(self.encode(x, y).mu, y).mean

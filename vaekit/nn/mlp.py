@@ -21,15 +21,33 @@ class MLPConfig(NetworkConfig):
     name: str = "mlp"
     hidden: tuple[int, ...] = (512,)
     activation: str = "relu"
+    gated: bool = False  # gated hidden layers, h = (W x + b) * sigmoid(V x + c), as in the VampPrior paper
 
 
-def mlp(sizes: list[int], act: str) -> nn.Sequential:
-    """Linear layers through `sizes`, with the activation between them (none after the last)."""
+class Gated(nn.Module):
+    """A gated dense layer (Dauphin et al. 2017; used by Tomczak & Welling 2018): one matmul
+    produces both halves, the gate is a sigmoid."""
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(d_in, 2 * d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, g = self.linear(x).chunk(2, dim=-1)
+        return h * torch.sigmoid(g)
+
+
+def mlp(sizes: list[int], act: str, gated: bool = False) -> nn.Sequential:
+    """Layers through `sizes`: hidden ones are linear + activation (or gated), the last is linear."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if i < len(sizes) - 2:
-            layers.append(activation(act))
+        last = i == len(sizes) - 2
+        if gated and not last:
+            layers.append(Gated(a, b))
+        else:
+            layers.append(nn.Linear(a, b))
+            if not last:
+                layers.append(activation(act))
     return nn.Sequential(*layers)
 
 
@@ -39,7 +57,7 @@ class MLPEncoder(nn.Module):
     def __init__(self, config: MLPConfig, in_shape: tuple[int, ...], out_features: int) -> None:
         super().__init__()
         _check(config)
-        self.net = mlp([math.prod(in_shape), *config.hidden, out_features], config.activation)
+        self.net = mlp([math.prod(in_shape), *config.hidden, out_features], config.activation, config.gated)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.flatten(1))
@@ -52,7 +70,7 @@ class MLPDecoder(nn.Module):
         super().__init__()
         _check(config)
         self.out_shape = tuple(out_shape)
-        self.net = mlp([in_features, *reversed(config.hidden), math.prod(out_shape)], config.activation)
+        self.net = mlp([in_features, *reversed(config.hidden), math.prod(out_shape)], config.activation, config.gated)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = self.net(z)

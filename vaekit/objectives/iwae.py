@@ -14,7 +14,7 @@ import torch
 
 
 class WeightedModel(Protocol):
-    def log_weights(self, x: torch.Tensor, num_samples: int) -> torch.Tensor: ...
+    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
@@ -24,10 +24,11 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def log_likelihood(model: WeightedModel, x: torch.Tensor, num_samples: int, chunk_size: int) -> torch.Tensor:
+def log_likelihood(model: WeightedModel, x: torch.Tensor, num_samples: int, chunk_size: int,
+                   y: torch.Tensor | None = None) -> torch.Tensor:
     """The K-sample importance estimate of log p(x) per example, (B,), computed in chunks of
     `chunk_size` samples so that memory stays bounded whatever K is."""
     chunks = []
     for start in range(0, num_samples, chunk_size):
-        chunks.append(model.log_weights(x, min(chunk_size, num_samples - start)).float())
+        chunks.append(model.log_weights(x, min(chunk_size, num_samples - start), y).float())
     return iwae_bound(torch.cat(chunks, dim=0))

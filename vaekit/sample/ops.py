@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vaekit.errors import ConfigError
+
 
 def _generator(model: nn.Module, seed: int | None) -> torch.Generator | None:
     if seed is None:
@@ -13,21 +15,30 @@ def _generator(model: nn.Module, seed: int | None) -> torch.Generator | None:
 
 
 @torch.no_grad()
-def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None = None) -> torch.Tensor:
+def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None = None,
+           y: int | torch.Tensor | None = None) -> torch.Tensor:
     """n generated examples (the likelihood's mean) from the prior scaled by `temperature`;
-    the same seed gives the same samples."""
+    the same seed gives the same samples. `y`, a class or n labels, conditions a conditional
+    model (an unconditional one ignores it)."""
     if n < 1:
         raise ValueError(f"number of samples must be at least 1, got {n}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
-    return model.sample(n, temperature, _generator(model, seed)).cpu()
+    if y is not None and not getattr(model, "conditional", False):
+        raise ConfigError("this model is unconditional, so it cannot generate a chosen class; "
+                          "train a conditional one (model.name=cvae) or leave out --class")
+    device = next(model.parameters()).device
+    if isinstance(y, int):
+        y = torch.full((n,), y, dtype=torch.long)
+    y = None if y is None else y.to(device)
+    return model.sample(n, temperature, _generator(model, seed), y=y).cpu()
 
 
 @torch.no_grad()
-def reconstruct(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def reconstruct(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """Reconstructions (the likelihood's mean at the posterior mean) of x."""
     device = next(model.parameters()).device
-    return model.reconstruct(x.to(device)).cpu()
+    return model.reconstruct(x.to(device), None if y is None else y.to(device)).cpu()
 
 
 @torch.no_grad()
@@ -42,14 +53,16 @@ def interpolate(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor, steps: int
 
 
 @torch.no_grad()
-def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500,
+           y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and log-variances, (N, D) each."""
     from vaekit.evaluate.latents import posterior_moments
 
-    return posterior_moments(model, x, batch_size)
+    return posterior_moments(model, x, batch_size, y)
 
 
 @torch.no_grad()
-def decode(model: nn.Module, z: torch.Tensor) -> torch.Tensor:
+def decode(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """The likelihood's mean at latent codes z (N, D)."""
-    return model.decode(z.to(next(model.parameters()).device)).mean.cpu()
+    device = next(model.parameters()).device
+    return model.decode(z.to(device), None if y is None else y.to(device)).mean.cpu()

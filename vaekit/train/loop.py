@@ -69,7 +69,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     out = _prepare_dir(Path(out_dir), resume, overwrite)
     torch.manual_seed(tc.seed)
     data = dataset if dataset is not None else load_dataset(config.data)
-    model = build_model(config.model, data.shape).to(device)
+    model = build_model(config.model, data.shape, data.num_classes).to(device)
     for name in ("train", "val", "test"):
         model.likelihood.validate(data.split(name).x, f"the {name} split of data set '{data.name}'")
 
@@ -81,9 +81,14 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
         counters = _restore(out, model, optimizer, ema, gen, data.shape)
         log(f"resuming {out} after epoch {counters.epoch}")
     else:
-        checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
+        # Only now, with the data and the model known to be good, does --overwrite remove the old run.
+        for name in (rundir.STATE, rundir.WEIGHTS, rundir.SUMMARY, rundir.SAMPLES):
+            (out / name).unlink(missing_ok=True)
         (out / rundir.METRICS).write_text("")
-    meta = {"vaekit_version": vaekit.__version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape))}
+    # Rewritten on resume too, so the directory records overrides such as a longer train.epochs.
+    checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
+    meta = {"vaekit_version": vaekit.__version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
+            "num_classes": json.dumps(data.num_classes)}
 
     loss_fn = torch.compile(model.loss) if tc.compile else model.loss
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
@@ -110,7 +115,10 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
             with autocast:
                 result = loss_fn(x, y, beta=beta_t, free_bits=config.objective.free_bits)
             result.loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(params, tc.grad_clip if tc.grad_clip > 0 else math.inf)
+            grads = [p.grad for p in params if p.grad is not None]
+            gnorm = torch.nn.utils.get_total_norm(grads)
+            if tc.grad_clip > 0:  # scaling by 1 when off would be a wasted pass over every gradient
+                torch.nn.utils.clip_grads_with_norm_(params, tc.grad_clip, gnorm)
             ok = bool(torch.isfinite(result.loss) & torch.isfinite(gnorm))
             if ok and tc.skip_grad_norm > 0 and float(gnorm) > tc.skip_grad_norm:
                 ok = False
@@ -134,14 +142,19 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
                 sums[k] = sums.get(k, 0.0) + v.detach().float() * n
             bar.update(1)
             if counters.step % 20 == 0:
-                bar.set_postfix(loss=f"{float(result.loss):.2f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                bar.set_postfix(loss=f"{float(result.loss.detach()):.2f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
         bar.close()
         train_time = time.perf_counter() - t0
         counters.elapsed += train_time
         counters.epoch = epoch
 
         with ema.applied() if ema is not None else contextlib.nullcontext():
-            val = elbo_stats(model, data.val.x, tc.eval_batch_size)
+            val = elbo_stats(model, data.val.x, tc.eval_batch_size, y=data.val.y)
+            if not math.isfinite(val["elbo"]):  # diverged: keep the last good weights and state
+                raise TrainingError(
+                    f"training stopped: the validation ELBO is {val['elbo']} after epoch {epoch}, the weights have "
+                    f"diverged; lower train.lr (now {tc.lr:g}) or set train.grad_clip; the last good checkpoint in {out} is kept"
+                )
             improved = val["elbo"] > counters.best_val
             if improved:
                 counters.best_val, counters.best_epoch, counters.epochs_since_best = val["elbo"], epoch, 0
@@ -201,8 +214,6 @@ def _prepare_dir(out: Path, resume: bool, overwrite: bool) -> Path:
         if not overwrite:
             raise OutputError(f"'{out}' already holds a run; continue it with --resume {out}, "
                               "start again with --overwrite, or choose another --out")
-        for name in (rundir.STATE, rundir.WEIGHTS, rundir.SUMMARY, rundir.METRICS, rundir.SAMPLES):
-            (out / name).unlink(missing_ok=True)
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
