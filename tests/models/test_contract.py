@@ -3,8 +3,9 @@
 Shapes, a finite loss that is the documented batch reduction of the ELBO, one optimizer step
 changes every parameter, save/load through the run directory gives identical outputs, and the
 same seed gives the same model and the same numbers. Each family runs with every registered
-network and every likelihood variant. A family registered later is picked up automatically; give
-it an entry in TINY_MODELS (the test below fails until it has one).
+network and every likelihood variant. Every call passes the labels y: a conditional family needs
+them and an unconditional one ignores them. A family registered later is picked up
+automatically; give it an entry in TINY_MODELS (the first test fails until it has one).
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from vaekit.run import WEIGHTS, load_run
 from vaekit.train.checkpoint import load_into, load_weights, save_weights
 
 SHAPE = (1, 8, 8)
+CLASSES = 3
 B, S = 5, 7
 
 # Per family, the model section of the smallest config that exercises it. A family without an
 # entry runs on FALLBACK (so its contract is still checked) and fails the completeness test.
-TINY_MODELS: dict[str, dict] = {"vae": {"latent_dim": 3}}
+TINY_MODELS: dict[str, dict] = {"vae": {"latent_dim": 3}, "cvae": {"latent_dim": 3}}
 FALLBACK = {"latent_dim": 3}
 TINY_NETWORKS: dict[str, dict] = {
     "mlp": {"name": "mlp", "hidden": [16]},
@@ -76,7 +78,7 @@ def config(family, network, likelihood):
 
 def build(config, seed: int = 0):
     torch.manual_seed(seed)
-    return build_model(config.model, SHAPE)
+    return build_model(config.model, SHAPE, CLASSES)
 
 
 @pytest.fixture
@@ -85,36 +87,14 @@ def x() -> torch.Tensor:
     return torch.bernoulli(torch.full((B, *SHAPE), 0.3), generator=g)  # (B, 1, 8, 8) in {0, 1}
 
 
+@pytest.fixture
+def y() -> torch.Tensor:
+    return torch.arange(B) % CLASSES  # (B,)
+
+
 def seeded(fn, seed: int = 7):
     torch.manual_seed(seed)
     return fn()
-
-
-def test_shapes(config, x):
-    model = build(config)
-    d = config.model.latent_dim
-    out = model(x)
-    assert out.recon.shape == (B,) and out.kl.shape == (B,) and out.z.shape == (B, d)
-    q = model.encode(x)
-    assert q.mu.shape == (B, d) and q.logvar.shape == (B, d)
-    assert model.decode(torch.zeros(S, B, d)).mean.shape == (S, B, *SHAPE)  # extra leading sample dims
-    assert model.log_weights(x, S).shape == (S, B)
-    assert model.sample(6).shape == (6, *SHAPE)
-    assert model.reconstruct(x).shape == x.shape
-    assert model.num_dims == 64
-
-
-def test_loss_is_finite_and_the_batch_mean_of_the_negative_elbo(config, x):
-    model = build(config)
-    result = seeded(lambda: model.loss(x))
-    assert result.loss.shape == () and torch.isfinite(result.loss)
-    out = seeded(lambda: model(x))  # the same draw of z
-    elbo = out.recon - out.kl
-    assert torch.isfinite(elbo).all()
-    torch.testing.assert_close(result.loss, -elbo.mean())
-    torch.testing.assert_close(result.metrics["elbo"], elbo.mean())
-    torch.testing.assert_close(result.metrics["kl"], out.kl.mean())
-    assert (out.kl >= 0).all()
 
 
 def perturb(model, scale: float = 0.2) -> None:
@@ -125,35 +105,63 @@ def perturb(model, scale: float = 0.2) -> None:
             p.add_(scale * torch.randn_like(p))
 
 
+def test_shapes(config, x, y):
+    model = build(config)
+    d = config.model.latent_dim
+    out = model(x, y)
+    assert out.recon.shape == (B,) and out.kl.shape == (B,) and out.z.shape == (B, d)
+    q = model.encode(x, y)
+    assert q.mu.shape == (B, d) and q.logvar.shape == (B, d)
+    assert model.decode(torch.zeros(S, B, d), y).mean.shape == (S, B, *SHAPE)  # extra leading sample dims
+    assert model.log_weights(x, S, y).shape == (S, B)
+    assert model.sample(4, y=torch.arange(4) % CLASSES).shape == (4, *SHAPE)
+    assert model.reconstruct(x, y).shape == x.shape
+    assert model.num_dims == 64
+
+
+def test_loss_is_finite_and_the_batch_mean_of_the_negative_elbo(config, x, y):
+    model = build(config)
+    result = seeded(lambda: model.loss(x, y))
+    assert result.loss.shape == () and torch.isfinite(result.loss)
+    out = seeded(lambda: model(x, y))  # the same draw of z
+    elbo = out.recon - out.kl
+    assert torch.isfinite(elbo).all()
+    torch.testing.assert_close(result.loss, -elbo.mean())
+    torch.testing.assert_close(result.metrics["elbo"], elbo.mean())
+    torch.testing.assert_close(result.metrics["kl"], out.kl.mean())
+    assert (out.kl >= 0).all()
+
+
 @torch.no_grad()
-def test_log_weights_average_to_the_elbo(config, x):
+def test_log_weights_average_to_the_elbo(config, x, y):
     """E_q[log p(x, z) - log q(z|x)] is the ELBO: the importance weights and forward() agree
     within Monte Carlo error (5 standard errors, each example)."""
     model = build(config)
     perturb(model)
-    log_w = seeded(lambda: model.log_weights(x, 2000))  # (S, B)
-    recon = torch.stack([seeded(lambda: model(x).recon, seed=s) for s in range(100)])  # (100, B)
-    kl = model(x).kl  # analytic under the standard normal prior
+    log_w = seeded(lambda: model.log_weights(x, 2000, y))  # (S, B)
+    recon = torch.stack([seeded(lambda: model(x, y).recon, seed=s) for s in range(100)])  # (100, B)
+    kl = model(x, y).kl  # analytic under the standard normal prior
     stderr = (log_w.var(0) / len(log_w) + recon.var(0) / len(recon)).sqrt()
     z = (log_w.mean(0) - (recon.mean(0) - kl)) / stderr
     assert z.abs().max() < 5, z
 
 
-def test_one_step_changes_every_parameter(config, x):
+def test_one_step_changes_every_parameter(config, x, y):
     model = build(config)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    seeded(lambda: model.loss(x).loss).backward()
+    seeded(lambda: model.loss(x, y).loss).backward()
     opt.step()
     unchanged = [k for k, v in model.named_parameters() if torch.equal(v, before[k])]
     assert not unchanged, f"parameters the loss does not reach: {unchanged}"
 
 
-def test_save_and_load_give_identical_outputs(config, x, tmp_path):
+def test_save_and_load_give_identical_outputs(config, x, y, tmp_path):
     model = build(config, seed=0)
     perturb(model)  # so that a load that misses a tensor shows
     (tmp_path / "config.yaml").write_text(dump_config(config))
-    save_weights(model, tmp_path / WEIGHTS, {"data_shape": json.dumps(list(SHAPE))})
+    meta = {"data_shape": json.dumps(list(SHAPE)), "num_classes": json.dumps(CLASSES)}  # as the training loop writes
+    save_weights(model, tmp_path / WEIGHTS, meta)
 
     run = load_run(tmp_path)
     assert run.data_shape == SHAPE
@@ -164,18 +172,18 @@ def test_save_and_load_give_identical_outputs(config, x, tmp_path):
         state, own = loaded.state_dict(), model.state_dict()
         assert state.keys() == own.keys()
         assert all(torch.equal(state[k], own[k]) for k in own)
-        a, b = seeded(lambda: model(x)), seeded(lambda: loaded(x))
+        a, b = seeded(lambda: model(x, y)), seeded(lambda: loaded(x, y))
         assert torch.equal(a.recon, b.recon) and torch.equal(a.kl, b.kl)
-        assert torch.equal(seeded(lambda: model.log_weights(x, S)), seeded(lambda: loaded.log_weights(x, S)))
+        assert torch.equal(seeded(lambda: model.log_weights(x, S, y)), seeded(lambda: loaded.log_weights(x, S, y)))
         g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-        assert torch.equal(model.sample(4, generator=g()), loaded.sample(4, generator=g()))
+        assert torch.equal(model.sample(B, generator=g(), y=y), loaded.sample(B, generator=g(), y=y))
 
 
-def test_same_seed_same_result(config, x):
+def test_same_seed_same_result(config, x, y):
     a, b, c = build(config, seed=5), build(config, seed=5), build(config, seed=6)
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
-    for fn in (lambda m: m(x).recon, lambda m: m.log_weights(x, S), lambda m: m.loss(x).loss):
+    for fn in (lambda m: m(x, y).recon, lambda m: m.log_weights(x, S, y), lambda m: m.loss(x, y).loss):
         assert torch.equal(seeded(lambda: fn(a)), seeded(lambda: fn(b)))
-    assert not torch.equal(seeded(lambda: a(x).recon, seed=1), seeded(lambda: a(x).recon, seed=2))
+    assert not torch.equal(seeded(lambda: a(x, y).recon, seed=1), seeded(lambda: a(x, y).recon, seed=2))

@@ -66,10 +66,14 @@ class VAE(nn.Module):
         self.latent_dim = config.latent_dim
         self.likelihood = LIKELIHOODS.build(config.likelihood, self.data_shape)
         self.prior = PRIORS.build(config.prior, config.latent_dim)
-        self.encoder = NETWORKS.get(config.encoder.name).encoder(config.encoder, self.data_shape, 2 * config.latent_dim)
-        self.decoder = NETWORKS.get(config.decoder.name).decoder(
-            config.decoder, config.latent_dim, self.likelihood.param_shape()
-        )
+        enc_in, dec_in = self.network_inputs()
+        self.encoder = NETWORKS.get(config.encoder.name).encoder(config.encoder, enc_in, 2 * config.latent_dim)
+        self.decoder = NETWORKS.get(config.decoder.name).decoder(config.decoder, dec_in, self.likelihood.param_shape())
+
+    def network_inputs(self) -> tuple[tuple[int, ...], int]:
+        """The encoder's input shape and the decoder's input width; families that feed the
+        networks more than x and z (a condition, say) widen them here."""
+        return self.data_shape, self.latent_dim
 
     @property
     def num_dims(self) -> int:

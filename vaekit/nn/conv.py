@@ -102,5 +102,7 @@ class ConvDecoder(nn.Module):
 class Conv:
     """Registry entry: builds the convolutional encoder or decoder."""
 
+    spatial = True  # the encoder reads (C, H, W) images; conditioning enters as extra channels
+
     encoder = ConvEncoder
     decoder = ConvDecoder

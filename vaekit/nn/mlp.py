@@ -86,5 +86,7 @@ def _check(config: MLPConfig) -> None:
 class MLP:
     """Registry entry: builds the MLP encoder or decoder."""
 
+    spatial = False  # the encoder reads flat vectors; conditioning is concatenated
+
     encoder = MLPEncoder
     decoder = MLPDecoder

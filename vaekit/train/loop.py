@@ -28,7 +28,7 @@ from vaekit.data import Dataset, load_dataset
 from vaekit.errors import CheckpointError, OutputError, TrainingError
 from vaekit.evaluate.elbo import elbo_stats
 from vaekit.models import build_model
-from vaekit.sample.grid import save_grid
+from vaekit.sample import sample, save_grid
 from vaekit.train import checkpoint
 from vaekit.train.batches import batches, num_batches
 from vaekit.train.ema import EMA
@@ -186,14 +186,24 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
 
     result_run = rundir.load_run(out, device=str(device), dataset=data)
     if data.is_image and tc.sample_grid > 0:
-        gen_s = torch.Generator(device=device).manual_seed(tc.seed)
-        save_grid(result_run.model.sample(tc.sample_grid, generator=gen_s), out / rundir.SAMPLES)
+        _sample_grid(result_run.model, tc.sample_grid, tc.seed, out / rundir.SAMPLES)
     summary = {"status": "complete", "stop_reason": stop_reason, **asdict(counters),
                "num_params": sum(p.numel() for p in model.parameters()), "data": data.name,
                "data_shape": list(data.shape)}
     checkpoint.write_json(out / rundir.SUMMARY, summary)
     log(f"done ({stop_reason}): best val elbo {counters.best_val:.2f} at epoch {counters.best_epoch}; run in {out}")
     return result_run
+
+
+def _sample_grid(model, n: int, seed: int, path: Path) -> None:
+    """samples.png; a conditional model gets one row per class."""
+    classes = getattr(model, "num_classes", None) if getattr(model, "conditional", False) else None
+    nrow = None
+    if classes:
+        nrow = max(1, n // classes)
+        n = nrow * classes
+    y = torch.arange(n) // nrow if classes else None
+    save_grid(sample(model, n, seed=seed, y=y), path, nrow=nrow)
 
 
 def _adam(model: torch.nn.Module, tc) -> torch.optim.Optimizer:
