@@ -5,8 +5,9 @@ from __future__ import annotations
 from torch import nn
 
 from vaekit.config import ModelConfig
-from vaekit.models import cvae, vae  # noqa: F401  (registers the models)
+from vaekit.models import cvae, iwae, vae  # noqa: F401  (registers the models)
 from vaekit.models.cvae import CVAE, CVAEConfig
+from vaekit.models.iwae import IWAE, IWAEConfig
 from vaekit.models.vae import VAE, VAEConfig, VAEOutput
 from vaekit.registry import MODELS
 
@@ -17,4 +18,4 @@ def build_model(config: ModelConfig, data_shape: tuple[int, ...], num_classes: i
     return MODELS.build(config, tuple(data_shape), num_classes=num_classes)
 
 
-__all__ = ["CVAE", "CVAEConfig", "VAE", "VAEConfig", "VAEOutput", "build_model"]
+__all__ = ["CVAE", "CVAEConfig", "IWAE", "IWAEConfig", "VAE", "VAEConfig", "VAEOutput", "build_model"]
