@@ -1,8 +1,9 @@
 """Distributions as small classes: the Gaussian posterior, priors and likelihoods."""
 
-from vaekit.distributions import likelihoods, priors  # noqa: F401  (registers them)
+from vaekit.distributions import likelihoods, mixtures, priors  # noqa: F401  (registers them)
 from vaekit.distributions.gaussian import LOG_2PI, DiagonalGaussian
 from vaekit.distributions.likelihoods import Bernoulli, BernoulliConfig, Gaussian, GaussianConfig, Likelihood
+from vaekit.distributions.mixtures import GaussianMixture, VampPrior
 from vaekit.distributions.priors import Prior, StandardNormal
 
 __all__ = [
@@ -11,8 +12,10 @@ __all__ = [
     "BernoulliConfig",
     "DiagonalGaussian",
     "Gaussian",
+    "GaussianMixture",
     "GaussianConfig",
     "Likelihood",
     "Prior",
     "StandardNormal",
+    "VampPrior",
 ]

@@ -24,6 +24,9 @@ class Prior(nn.Module):
         super().__init__()
         self.latent_dim = latent_dim
 
+    def attach(self, model: nn.Module) -> None:
+        """Called once the model's networks exist; priors built from the encoder (VampPrior) keep it."""
+
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -51,7 +54,7 @@ class StandardNormalConfig(PriorConfig):
 class StandardNormal(Prior):
     """p(z) = N(0, I)."""
 
-    def __init__(self, config: StandardNormalConfig, latent_dim: int) -> None:
+    def __init__(self, config: StandardNormalConfig, latent_dim: int, data_shape: tuple[int, ...] = ()) -> None:
         super().__init__(latent_dim)
         self.register_buffer("_anchor", torch.zeros(()), persistent=False)  # carries device and dtype
 

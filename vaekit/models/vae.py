@@ -65,10 +65,11 @@ class VAE(nn.Module):
         self.data_shape = tuple(data_shape)
         self.latent_dim = config.latent_dim
         self.likelihood = LIKELIHOODS.build(config.likelihood, self.data_shape)
-        self.prior = PRIORS.build(config.prior, config.latent_dim)
+        self.prior = PRIORS.build(config.prior, config.latent_dim, self.data_shape)
         enc_in, dec_in = self.network_inputs()
         self.encoder = NETWORKS.get(config.encoder.name).encoder(config.encoder, enc_in, 2 * config.latent_dim)
         self.decoder = NETWORKS.get(config.decoder.name).decoder(config.decoder, dec_in, self.likelihood.param_shape())
+        self.prior.attach(self)
 
     def network_inputs(self) -> tuple[tuple[int, ...], int]:
         """The encoder's input shape and the decoder's input width; families that feed the

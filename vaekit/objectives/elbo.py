@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from vaekit.errors import ConfigError
+
 
 @dataclass
 class Loss:
@@ -29,7 +31,8 @@ def kl_term(kl: torch.Tensor, kl_per_dim: torch.Tensor | None, free_bits: float)
     if free_bits <= 0.0:
         return kl.mean()
     if kl_per_dim is None:
-        raise ValueError("free bits need a KL per latent dimension; this prior has no closed-form KL")
+        raise ConfigError("free bits need a KL per latent dimension, which this prior has no closed form for; "
+                          "set objective.free_bits=0 or use model.prior.name=standard_normal")
     return torch.clamp(kl_per_dim.mean(0), min=free_bits).sum()
 
 
