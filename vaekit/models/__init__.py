@@ -5,7 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from vaekit.config import ModelConfig
-from vaekit.models import cvae, iwae, vae  # noqa: F401  (registers the models)
+from vaekit.models import btcvae, cvae, iwae, vae  # noqa: F401  (registers the models)
+from vaekit.models.btcvae import BetaTCVAE, BetaTCVAEConfig, CapacityVAE, CapacityVAEConfig
 from vaekit.models.cvae import CVAE, CVAEConfig
 from vaekit.models.iwae import IWAE, IWAEConfig
 from vaekit.models.vae import VAE, VAEConfig, VAEOutput
@@ -18,4 +19,4 @@ def build_model(config: ModelConfig, data_shape: tuple[int, ...], num_classes: i
     return MODELS.build(config, tuple(data_shape), num_classes=num_classes)
 
 
-__all__ = ["CVAE", "CVAEConfig", "IWAE", "IWAEConfig", "VAE", "VAEConfig", "VAEOutput", "build_model"]
+__all__ = ["BetaTCVAE", "BetaTCVAEConfig", "CVAE", "CapacityVAE", "CapacityVAEConfig", "CVAEConfig", "IWAE", "IWAEConfig", "VAE", "VAEConfig", "VAEOutput", "build_model"]

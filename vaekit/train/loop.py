@@ -73,6 +73,8 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     for name in ("train", "val", "test"):
         model.likelihood.validate(data.split(name).x, f"the {name} split of data set '{data.name}'")
 
+    if hasattr(model, "on_train_start"):  # families that need facts about the data (its size, say)
+        model.on_train_start(data)
     optimizer = _adam(model, tc)
     ema = EMA(model, tc.ema_decay) if tc.ema_decay > 0 else None
     gen = torch.Generator().manual_seed(tc.seed)
