@@ -101,7 +101,13 @@ def cmd_sample(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.sample import sample
 
     run = _load(args, overrides)
-    x = sample(run.model, args.n, args.temperature, args.seed, y=args.cls)
+    sampler = None
+    if args.sampler != "prior":
+        from vaekit.registry import SAMPLERS
+
+        train = run.dataset().train
+        sampler = SAMPLERS.get(args.sampler)(run.model, components=args.components).fit(train.x, train.y)
+    x = sample(run.model, args.n, args.temperature, args.seed, y=args.cls, sampler=sampler)
     print(_save_examples(run, x, _out(args, run, "samples.png")))
 
 
@@ -192,6 +198,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("-n", "--n", type=int, default=64)
     s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's standard deviation")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--sampler", default="prior", help="prior, or gmm: a mixture fitted to the training codes")
+    s.add_argument("--components", type=int, default=10, help="mixture components of the gmm sampler")
     s.add_argument("--class", dest="cls", type=int, default=None, help="generate this class (conditional models)")
     s.add_argument("--out", help="output file (default RUN/samples.png)")
     s.set_defaults(func=cmd_sample)

@@ -79,6 +79,7 @@ LIKELIHOODS: Registry[type] = Registry("likelihood")
 PRIORS: Registry[type] = Registry("prior")
 NETWORKS: Registry[type] = Registry("network")
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
+SAMPLERS: Registry[type] = Registry("sampler")
 
 _loaded = False
 
@@ -94,3 +95,4 @@ def _load_builtins() -> None:
     import vaekit.distributions  # noqa: F401
     import vaekit.models  # noqa: F401
     import vaekit.nn  # noqa: F401
+    import vaekit.sample  # noqa: F401

@@ -2,5 +2,6 @@
 
 from vaekit.sample.grid import grid_array, save_grid
 from vaekit.sample.ops import decode, encode, interpolate, reconstruct, sample
+from vaekit.sample.samplers import GMMSampler, PriorSampler
 
-__all__ = ["decode", "encode", "grid_array", "interpolate", "reconstruct", "sample", "save_grid"]
+__all__ = ["GMMSampler", "PriorSampler", "decode", "encode", "grid_array", "interpolate", "reconstruct", "sample", "save_grid"]

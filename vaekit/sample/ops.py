@@ -16,10 +16,10 @@ def _generator(model: nn.Module, seed: int | None) -> torch.Generator | None:
 
 @torch.no_grad()
 def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None = None,
-           y: int | torch.Tensor | None = None) -> torch.Tensor:
+           y: int | torch.Tensor | None = None, sampler=None) -> torch.Tensor:
     """n generated examples (the likelihood's mean) from the prior scaled by `temperature`;
     the same seed gives the same samples. `y`, a class or n labels, conditions a conditional
-    model (an unconditional one ignores it)."""
+    model. `sampler`, a fitted sampler (vaekit.sample.GMMSampler), replaces the prior."""
     if n < 1:
         raise ValueError(f"number of samples must be at least 1, got {n}")
     if temperature <= 0:
@@ -31,6 +31,8 @@ def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None 
     if isinstance(y, int):
         y = torch.full((n,), y, dtype=torch.long)
     y = None if y is None else y.to(device)
+    if sampler is not None:
+        return sampler.sample(n, temperature, _generator(model, seed), y=y).cpu()
     return model.sample(n, temperature, _generator(model, seed), y=y).cpu()
 
 
