@@ -1,0 +1,142 @@
+"""The hierarchical VAE with top-down inference of the Ladder VAE.
+
+Sønderby, Raiko, Maaløe, Sønderby & Winther, "Ladder Variational Autoencoders", NeurIPS 2016,
+https://arxiv.org/abs/1602.02282.
+
+Stochastic layers z_1 (bottom) ... z_L (top). The generative model is p(z_L) p(z_{L-1}|z_L) ...
+p(x|z_1). Inference runs a deterministic bottom-up pass d_1 = f(x), d_{i+1} = f_i(d_i) whose heads
+give estimates (mu^_i, sigma^_i); then, top-down, q(z_L|x) = N(mu^_L, sigma^_L) and for i < L
+q(z_i|z_{i+1}, x) is the precision-weighted merge of N(mu^_i, sigma^_i) with the generative
+p(z_i|z_{i+1}), so inference and generation share the top-down path. The backbone (any
+registered network, MLP or conv) maps x to d_1 and z_1 to the likelihood's parameters; the prior
+module (standard normal, mixture, VampPrior) is the top layer's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vaekit.distributions import DiagonalGaussian
+from vaekit.errors import ConfigError
+from vaekit.models.vae import VAE, VAEConfig, VAEOutput
+from vaekit.nn.mlp import mlp
+from vaekit.objectives import Loss, elbo_loss
+from vaekit.registry import MODELS, NETWORKS
+
+
+@dataclass(frozen=True)
+class LadderConfig(VAEConfig):
+    name: str = "ladder"
+    latent_dim: int = 32  # the top layer z_L, the one the prior module is over
+    lower_dims: tuple[int, ...] = (64,)  # the layers below it, bottom first: (64,) makes two layers
+    hidden: int = 256  # width of the deterministic blocks between layers
+    activation: str = "elu"
+
+
+def merge(q: DiagonalGaussian, p: DiagonalGaussian) -> DiagonalGaussian:
+    """Precision-weighted combination of two Gaussians (the product, renormalised)."""
+    prec_q, prec_p = torch.exp(-q.logvar), torch.exp(-p.logvar)
+    var = 1.0 / (prec_q + prec_p)
+    return DiagonalGaussian((q.mu * prec_q + p.mu * prec_p) * var, torch.log(var))
+
+
+def _gaussian_head(h: torch.Tensor, clamp: float = 8.0) -> DiagonalGaussian:
+    mu, logvar = h.float().chunk(2, dim=-1)
+    return DiagonalGaussian(mu, logvar.clamp(-clamp, clamp))
+
+
+@MODELS.register("ladder", config=LadderConfig)
+class LadderVAE(VAE):
+    """A hierarchy of Gaussian latent layers with top-down inference; KL reported per layer."""
+
+    def __init__(self, config: LadderConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
+        if not config.lower_dims or any(d <= 0 for d in config.lower_dims):
+            raise ConfigError(f"model.lower_dims must list one or more positive sizes, got {list(config.lower_dims)}")
+        self.dims = [*config.lower_dims, config.latent_dim]  # bottom to top
+        super().__init__(config, data_shape, num_classes)
+        h, act = config.hidden, config.activation
+        # The backbone encoder gives d_1; deterministic blocks give d_2..d_L; heads give (mu^, logvar^).
+        self.encoder = NETWORKS.get(config.encoder.name).encoder(config.encoder, self.data_shape, h)
+        self.up = nn.ModuleList(mlp([h, h, h], act) for _ in self.dims[1:])
+        self.up_heads = nn.ModuleList(nn.Linear(h, 2 * d) for d in self.dims)
+        # Top-down: p(z_i | z_{i+1}) for i < L.
+        self.down = nn.ModuleList(mlp([self.dims[i + 1], h, h, 2 * self.dims[i]], act) for i in range(len(self.dims) - 1))
+        self.decoder = NETWORKS.get(config.decoder.name).decoder(config.decoder, self.dims[0], self.likelihood.param_shape())
+
+    def network_inputs(self) -> tuple[tuple[int, ...], int]:
+        return self.data_shape, self.dims[0]
+
+    def bottom_up(self, x: torch.Tensor) -> list[DiagonalGaussian]:
+        """The bottom-up estimates N(mu^_i, sigma^_i), bottom first."""
+        d = torch.nn.functional.elu(self.encoder(x))
+        out = [_gaussian_head(self.up_heads[0](d))]
+        for block, head in zip(self.up, self.up_heads[1:]):
+            d = block(d)
+            out.append(_gaussian_head(head(d)))
+        return out
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z_L | x), the top layer's posterior (what embeddings and the VampPrior use)."""
+        return self.bottom_up(x)[-1]
+
+    def top_down(self, x: torch.Tensor, num_samples: int | None = None):
+        """Sample every layer top-down. Returns z (bottom first), log q and log p per layer, and
+        the per-layer KL where analytic (the top one by the prior's rule)."""
+        est = self.bottom_up(x)
+        q_top = est[-1]
+        z = q_top.rsample(num_samples)
+        zs, log_q, log_p, kls = [z], [q_top.log_prob(z)], [self.prior.log_prob(z)], [self.prior.kl(q_top, z)]
+        for i in range(len(self.dims) - 2, -1, -1):
+            p_i = _gaussian_head(self.down[i](zs[0]))
+            q_i = merge(est[i], p_i)  # (B, d) estimates broadcast over the (S, B, d) samples
+            z = q_i.rsample()
+            zs.insert(0, z)
+            log_q.insert(0, q_i.log_prob(z))
+            log_p.insert(0, p_i.log_prob(z))
+            kls.insert(0, q_i.kl(p_i))
+        return zs, log_q, log_p, kls, q_top
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+        zs, _, _, kls, q_top = self.top_down(x)
+        px = self.decode(zs[0])
+        out = VAEOutput(px.log_prob(x), torch.stack(kls).sum(0), None, zs[-1], q_top, px)
+        out.kl_layers = kls  # bottom first
+        return out
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
+             free_bits: float = 0.0) -> Loss:
+        out = self(x, y)
+        result = elbo_loss(out.recon, out.kl, beta=beta, free_bits=0.0)
+        if free_bits > 0:  # free bits per layer: each layer's batch-mean KL counts at least free_bits nats
+            kl = torch.stack([k.mean().clamp(min=free_bits) for k in out.kl_layers]).sum()
+            result.loss = -out.recon.mean() + beta * kl
+        for i, k in enumerate(out.kl_layers, start=1):
+            result.metrics[f"kl_layer{i}"] = k.detach().mean()
+        return result
+
+    @torch.no_grad()
+    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        zs, log_q, log_p, _, _ = self.top_down(x, num_samples)
+        return self.decode(zs[0]).log_prob(x) + sum(log_p) - sum(log_q)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               y: torch.Tensor | None = None) -> torch.Tensor:
+        z = self.prior.sample(n, temperature, generator)
+        for i in range(len(self.dims) - 2, -1, -1):
+            p_i = _gaussian_head(self.down[i](z))
+            eps = torch.randn(p_i.mu.shape, device=z.device, generator=generator)
+            z = p_i.mu + temperature * p_i.std * eps
+        return self.decode(z).mean
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Top-down with every layer at its posterior mean."""
+        est = self.bottom_up(x)
+        z = est[-1].mu
+        for i in range(len(self.dims) - 2, -1, -1):
+            z = merge(est[i], _gaussian_head(self.down[i](z))).mu
+        return self.decode(z).mean
