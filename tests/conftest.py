@@ -32,9 +32,10 @@ TINY = (
 )
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Allow only file:// downloads, and point the default data dir at an empty temporary folder."""
+@pytest.fixture(scope="session", autouse=True)
+def offline_session(tmp_path_factory: pytest.TempPathFactory):
+    """Allow only file:// downloads, and point the default data dir at an empty temporary folder,
+    for the whole session (so module-scoped fixtures that train runs are covered too)."""
 
     def guarded(url, *args, **kwargs):
         target = url if isinstance(url, str) else url.full_url
@@ -42,8 +43,10 @@ def offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
             raise AssertionError(f"a test tried to reach the network: {target}")
         return _real_urlopen(url, *args, **kwargs)
 
-    monkeypatch.setattr(urllib.request, "urlopen", guarded)
-    monkeypatch.setenv("VAEKIT_DATA_DIR", str(tmp_path_factory.mktemp("vaekit-data-home")))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(urllib.request, "urlopen", guarded)
+        mp.setenv("VAEKIT_DATA_DIR", str(tmp_path_factory.mktemp("vaekit-data-home")))
+        yield
 
 
 def make_dataset(n_train: int = 64, n_eval: int = 32, shape: tuple[int, ...] = (1, 8, 8), *, grey: bool = False,

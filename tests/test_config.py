@@ -77,3 +77,16 @@ def test_every_preset_parses():
     assert len(presets) >= 4
     for p in presets:
         load_config(p)
+
+
+def test_exponent_notation_reads_as_a_number(tmp_path):
+    # YAML 1.1 reads 1e-4 (no dot) as a string; a float field takes it as the number it spells.
+    cfg = parse_config({"train": {"lr": "1e-4"}}, ["train.min_lr=1E-6", "objective.beta=.5e1"])
+    assert cfg.train.lr == 1e-4 and cfg.train.min_lr == 1e-6 and cfg.objective.beta == 5.0
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  lr: 3e-4\n")
+    assert load_config(path).train.lr == 3e-4
+    with pytest.raises(ConfigError, match="expected an integer"):
+        parse_config({}, ["train.epochs=1e3"])  # integers stay strict
+    with pytest.raises(ConfigError, match="expected a number"):
+        parse_config({}, ["train.lr=1e"])

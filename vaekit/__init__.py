@@ -16,12 +16,12 @@ from vaekit.evaluate import evaluate  # noqa: E402
 from vaekit.models import build_model  # noqa: E402
 from vaekit.run import Run, load_run  # noqa: E402
 from vaekit.sample import decode, encode, interpolate, reconstruct, sample  # noqa: E402
-from vaekit.train.loop import train  # noqa: E402
+from vaekit.train.loop import StopTraining, train  # noqa: E402
 
 fit = train
 
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "Dataset", "OutputError", "Run", "Split",
-    "TrainingError", "VaekitError", "build_model", "decode", "encode", "evaluate", "fit", "interpolate",
+    "StopTraining", "TrainingError", "VaekitError", "build_model", "decode", "encode", "evaluate", "fit", "interpolate",
     "load_config", "load_dataset", "load_run", "parse_config", "reconstruct", "sample", "train",
 ]

@@ -7,6 +7,7 @@ follow the command's own options: `vaekit train configs/digits.yaml --model.late
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -93,7 +94,7 @@ def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
     if len(run.data_shape) == 3:
         return save_grid(x.reshape(-1, *run.data_shape), path.with_suffix(".png"), nrow=nrow)
     path = path.with_suffix(".npy")
-    atomic_write(path, lambda tmp: np.save(open(tmp, "wb"), x.numpy()))
+    atomic_write(path, lambda tmp: _save_npy(tmp, x.numpy()))
     return path
 
 
@@ -136,7 +137,9 @@ def cmd_interpolate(args: argparse.Namespace, overrides: list[str]) -> None:
     if len(idx) < 2:
         raise ConfigError(f"the {args.split} split has fewer than 2 examples; nothing to interpolate")
     half = len(idx) // 2
-    path = interpolate(run.model, x[idx[:half]], x[idx[half : 2 * half]], args.steps)
+    y = run.dataset().split(args.split).y
+    ya, yb = (None, None) if y is None else (y[idx[:half]], y[idx[half : 2 * half]])
+    path = interpolate(run.model, x[idx[:half]], x[idx[half : 2 * half]], args.steps, ya, yb)
     print(_save_examples(run, path.reshape(-1, *run.data_shape), _out(args, run, "interpolations.png"), nrow=args.steps))
 
 
@@ -162,18 +165,27 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
         files["labels"] = split.y.numpy()
     for name, arr in files.items():
         path = out / f"embed_{args.split}_{name}.npy"
-        atomic_write(path, lambda tmp, a=arr: np.save(open(tmp, "wb"), a))
+        atomic_write(path, lambda tmp, a=arr: _save_npy(tmp, a))
         print(path)
+
+
+def _save_npy(path: str, array) -> None:
+    import numpy as np
+
+    with open(path, "wb") as f:  # a file object: np.save would add '.npy' to a bare temp name
+        np.save(f, array)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vaekit", description="Train, evaluate and sample variational autoencoders.")
+    p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                   help="import a module first, so the models, likelihoods or data sets it registers can be used")
     sub = p.add_subparsers(dest="command", required=True)
 
     def run_cmd(name: str, help: str) -> argparse.ArgumentParser:
         s = sub.add_parser(name, help=help)
         s.add_argument("run", help="run directory written by vaekit train")
-        s.add_argument("--device", default=None, help="auto, cpu or cuda (default cpu)")
+        s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="default cpu")
         s.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
         return s
 
@@ -187,10 +199,10 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     e = run_cmd("evaluate", "ELBO, importance-sampled NLL and active units on a split")
-    e.add_argument("--split", choices=["train", "val", "test"], default=None)
-    e.add_argument("--importance-samples", "-k", type=int, default=None, help="K (default 5000)")
+    e.add_argument("--split", choices=["train", "val", "test"], default=None, help="default: the run's eval.split (test)")
+    e.add_argument("--importance-samples", "-k", type=int, default=None, help="K (default: the run's eval.importance_samples, 5000 unless set)")
     e.add_argument("--batch-size", type=int, default=None, help="data points per batch")
-    e.add_argument("--limit", type=int, default=None, help="only the first N examples (a quick check)")
+    e.add_argument("--limit", type=int, default=None, help="a seeded random subset of N examples (a quick check, not the split's figure)")
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=cmd_evaluate)
 
@@ -212,7 +224,7 @@ def parser() -> argparse.ArgumentParser:
 
     i = run_cmd("interpolate", "decode straight lines between pairs of encoded examples")
     i.add_argument("--pairs", type=int, default=8)
-    i.add_argument("--steps", type=int, default=10)
+    i.add_argument("--steps", type=int, default=8)
     i.add_argument("--split", choices=["train", "val", "test"], default="test")
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--out", help="output file (default RUN/interpolations.png)")
@@ -228,6 +240,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args, extra = parser().parse_known_args(argv)
     try:
+        for module in args.imports or ():  # user code that registers its own components
+            try:
+                importlib.import_module(module)
+            except ImportError as e:
+                raise ConfigError(f"--import {module}: {e}; put the module on PYTHONPATH") from None
         args.func(args, _overrides(extra))
     except VaekitError as e:
         print(f"vaekit: error: {e}", file=sys.stderr)

@@ -91,7 +91,10 @@ class ObjectiveConfig:
 
     beta: float = 1.0
     warmup_epochs: float = 0.0  # beta rises linearly from 0 over this many epochs
-    free_bits: float = 0.0  # nats per latent dimension below which the KL is not pushed down
+    free_bits: float = 0.0  # nats per latent dimension (per layer for ladder) below which the KL is not pushed down
+
+    def __post_init__(self) -> None:
+        _at_least("objective", self, beta=0, warmup_epochs=0, free_bits=0)
 
 
 @dataclass(frozen=True)
@@ -121,6 +124,22 @@ class TrainConfig:
     progress: bool = True  # the live progress bar (off when output is not a terminal)
     sample_grid: int = 64  # samples written to samples.png at the end; 0 = none
 
+    def __post_init__(self) -> None:
+        _at_least("train", self, epochs=1, batch_size=1, eval_batch_size=1, lr=0, min_lr=0, weight_decay=0,
+                  grad_clip=0, max_bad_steps=0, skip_grad_norm=0, patience=0, max_minutes=0, sample_grid=0,
+                  plateau_patience=1, lr_warmup_steps=0)
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"train.ema_decay must lie in [0, 1) (0 turns EMA off), got {self.ema_decay:g}")
+        if not 0.0 < self.plateau_factor <= 1.0:
+            raise ConfigError(f"train.plateau_factor must lie in (0, 1], got {self.plateau_factor:g}")
+
+
+def _at_least(section: str, config: Any, **minimums: float) -> None:
+    for key, low in minimums.items():
+        value = getattr(config, key)
+        if value < low:
+            raise ConfigError(f"{section}.{key} must be at least {low:g}, got {value:g}")
+
 
 @dataclass(frozen=True)
 class EvalConfig:
@@ -129,8 +148,11 @@ class EvalConfig:
     split: Literal["train", "val", "test"] = "test"
     importance_samples: int = 5000
     batch_size: int = 100  # data points per importance-sampling batch
-    chunk_size: int = 0  # samples per chunk; 0 picks one that fills about 32 MiB of activations
+    chunk_size: int = 0  # samples per chunk; 0 picks one that fills about 16 MiB of activations
     active_units_threshold: float = 0.01
+
+    def __post_init__(self) -> None:
+        _at_least("eval", self, importance_samples=1, batch_size=1, chunk_size=0, active_units_threshold=0)
 
 
 @dataclass(frozen=True)
@@ -161,8 +183,31 @@ def from_dict(cls: type[C], data: Any, path: str = "") -> C:
     values = {}
     for name, f in known.items():
         if name in data:
-            values[name] = _coerce(hints[name], data[name], f"{path}.{name}" if path else name)
+            try:
+                values[name] = _coerce(hints[name], data[name], f"{path}.{name}" if path else name)
+            except ConfigError as e:
+                if is_dataclass(hints[name]):  # a nested section has said what it had to say
+                    raise
+                raise ConfigError(f"{e}{_switch_hint(cls, name, data[name], path)}") from None
     return cls(**values)
+
+
+def _switch_hint(cls: type, key: str, value: Any, path: str) -> str:
+    """When a rejected value would fit the same key of another registered choice (an MLP's
+    `hidden` list left under a conv encoder, say), say so: the section's name was switched."""
+    registry = getattr(cls, "registry", None)
+    if registry is None:
+        return ""
+    for other in registry.names():
+        other_cls = registry.config_class(other)
+        if other_cls is None or other_cls is cls or key not in {f.name for f in fields(other_cls)}:
+            continue
+        try:
+            _coerce(typing.get_type_hints(other_cls)[key], value, key)
+        except ConfigError:
+            continue
+        return f"; that value fits the {registry.kind} '{other}' (a key left over from switching {path}.name?)"
+    return ""
 
 
 def _concrete(cls: type, data: Mapping, path: str) -> type:

@@ -36,6 +36,13 @@ SUMMARY = "summary.json"
 SAMPLES = "samples.png"
 
 
+def outputs(run_dir: Path) -> list[Path]:
+    """Every file a run and the commands on it write (what --overwrite clears), config.yaml aside."""
+    patterns = [STATE, WEIGHTS, SUMMARY, METRICS, SAMPLES, "eval_*.json", "reconstructions.png",
+                "interpolations.png", "embed_*.npy"]
+    return [p for pattern in patterns for p in Path(run_dir).glob(pattern)]
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' picks CUDA when it is there; asking for CUDA without it is a ConfigError."""
     if name == "auto":

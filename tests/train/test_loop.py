@@ -351,6 +351,7 @@ def test_bf16_autocast_trains(tmp_path, tiny_data, tiny_config):
     assert m[-1]["skipped_steps"] == 0
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # raised inside torch while dynamo imports
 def test_compiled_training_step_smoke(tmp_path, tiny_data, tiny_config, monkeypatch):
     """train.compile=true runs the step through torch.compile and saves the plain module. The
     eager backend keeps this fast: it traces with dynamo like Inductor does, without the C++ code
@@ -366,3 +367,5 @@ def test_compiled_training_step_smoke(tmp_path, tiny_data, tiny_config, monkeypa
     assert len(compiled) == 1
     assert all(math.isfinite(r["train_elbo"]) for r in run.metrics())
     assert not any("_orig_mod" in k for k in load_weights(run.path / "model.safetensors"))
+    plain = torch.nn.Linear(2, 2)
+    assert checkpoint.unwrap(real(plain)) is plain  # what checkpoints unwrap is what torch.compile wraps

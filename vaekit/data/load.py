@@ -12,7 +12,7 @@ import torch
 
 from vaekit.config import DataConfig
 from vaekit.data.base import SPLITS, Dataset, RawSet, Split
-from vaekit.errors import DataError
+from vaekit.errors import ConfigError, DataError
 from vaekit.registry import DATASETS, suggest
 
 BINARIZE = ("none", "threshold", "static", "dynamic")
@@ -24,7 +24,11 @@ CARVE, LIMIT, DRAW = 0, 1, 2
 def load_dataset(config: DataConfig) -> Dataset:
     """The data set `config.name` names, split, limited, binarized and checked as `config` says."""
     _check_options(config)
-    raw: RawSet = DATASETS.get(config.name)(config)
+    try:
+        builder = DATASETS.get(config.name)
+    except ConfigError as e:
+        raise ConfigError(f"data.name: {e}") from None
+    raw: RawSet = builder(config)
     for name in SPLITS:
         split = getattr(raw, name)
         if split is not None:

@@ -6,6 +6,9 @@ import math
 import time
 from typing import Any
 
+import numpy as np
+
+from vaekit.data.load import limit as limit_split
 from vaekit.errors import ConfigError
 from vaekit.evaluate.elbo import elbo_stats
 from vaekit.evaluate.latents import active_units, posterior_moments
@@ -30,12 +33,21 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
     data = run.dataset().split(split)
     x, y = data.x, data.y
     if limit is not None:
-        x, y = x[:limit], (None if y is None else y[:limit])
+        if limit < 1:
+            raise ConfigError(f"limit must be at least 1, got {limit}")
+        # A seeded random subset, not a prefix: file order is not random (the first 1,000
+        # binarized-MNIST test images are harder than the rest).
+        sub = limit_split(data, limit, np.random.default_rng(seed))
+        x, y = sub.x, sub.y
     model = run.model
     dims = model.num_dims
     t0 = time.perf_counter()
     elbo = elbo_stats(model, x, run.config.train.eval_batch_size, seed=seed, y=y)
-    nll_values = importance_nll(model, x, k, batch_size or ec.batch_size, chunk_size or ec.chunk_size, seed=seed, y=y)
+    batch_size = ec.batch_size if batch_size is None else batch_size
+    chunk_size = ec.chunk_size if chunk_size is None else chunk_size
+    if batch_size < 1 or chunk_size < 0:
+        raise ConfigError(f"batch size must be at least 1 and chunk size at least 0, got {batch_size} and {chunk_size}")
+    nll_values = importance_nll(model, x, k, batch_size, chunk_size, seed=seed, y=y)
     nll, nll_se = mean_and_stderr(nll_values)
     mu, _ = posterior_moments(model, x, run.config.train.eval_batch_size, y)
     au, _ = active_units(mu, ec.active_units_threshold)

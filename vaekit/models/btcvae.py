@@ -67,6 +67,8 @@ class BetaTCVAEConfig(VAEConfig):
 class BetaTCVAE(VAE):
     """A VAE whose KL is split into MI, TC and dimension-wise KL, each with its own weight."""
 
+    ignores = frozenset({"free_bits"})  # objective settings this family has no use for
+
     def __init__(self, config: BetaTCVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__(config, data_shape, num_classes)
         self.weights = (config.alpha, config.tc_weight, config.gamma)
@@ -102,6 +104,8 @@ class CapacityVAEConfig(VAEConfig):
 @MODELS.register("capacity_vae", config=CapacityVAEConfig)
 class CapacityVAE(VAE):
     """The annealed-capacity beta-VAE: the KL is pulled towards a target that rises during training."""
+
+    ignores = frozenset({"free_bits", "beta"})  # gamma and the capacity schedule replace them
 
     def __init__(self, config: CapacityVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__(config, data_shape, num_classes)

@@ -36,6 +36,8 @@ class InfoVAEConfig(VAEConfig):
 class InfoVAE(VAE):
     """A VAE whose KL is partly replaced by an MMD between the aggregate posterior and the prior."""
 
+    ignores = frozenset({"free_bits"})  # objective settings this family has no use for
+
     deterministic = False
 
     def __init__(self, config: InfoVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:

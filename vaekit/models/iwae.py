@@ -36,6 +36,8 @@ class IWAEConfig(VAEConfig):
 class IWAE(VAE):
     """A VAE trained on the K-sample importance-weighted bound."""
 
+    ignores = frozenset({"free_bits"})  # objective settings this family has no use for
+
     def __init__(self, config: IWAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         if config.k < 1:
             raise ConfigError(f"model.k must be at least 1, got {config.k}")
@@ -43,33 +45,36 @@ class IWAE(VAE):
         self.k = config.k
         self.estimator = config.estimator
 
-    def _log_w(self, x: torch.Tensor, z: torch.Tensor, q: DiagonalGaussian, y, beta) -> torch.Tensor:
-        """log p(x|z) + beta (log p(z) - log q(z|x)) for z (K, B, D): (K, B)."""
+    def _log_terms(self, x: torch.Tensor, z: torch.Tensor, q: DiagonalGaussian, y) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(x|z) and log p(z) - log q(z|x) for z (K, B, D): two (K, B) tensors."""
         ys = None if y is None else y.expand(z.shape[0], *y.shape)
-        return self.decode(z, ys).log_prob(x) + beta * (self.prior.log_prob(z) - q.log_prob(z))
+        return self.decode(z, ys).log_prob(x), self.prior.log_prob(z) - q.log_prob(z)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
              free_bits: float = 0.0) -> Loss:
-        """The negative K-sample bound, batch-mean (free bits do not apply to it)."""
+        """The negative K-sample bound with log w = log p(x|z) + beta (log p(z) - log q(z|x)),
+        batch-mean; the metrics report the unweighted bound and ELBO."""
         q = self.encode(x, y)
         z = q.rsample(self.k)  # (K, B, D)
         if self.estimator == "standard":
-            log_w = self._log_w(x, z, q, y, beta)
-            bound = iwae_bound(log_w)  # (B,)
-            loss = -bound.mean()
+            log_px, log_ratio = self._log_terms(x, z, q, y)
+            log_w = log_px + beta * log_ratio
+            loss = -iwae_bound(log_w).mean()
         else:
             # log w at a detached copy of z with q's parameters held fixed: its gradient reaches the
             # decoder and prior (the standard sum_k w~_k grad log w_k), and d log w_k / dz_k.
             z_fixed = z.detach().requires_grad_(True)
-            log_w = self._log_w(x, z_fixed, q.detach(), y, beta)
-            bound = iwae_bound(log_w)
+            log_px, log_ratio = self._log_terms(x, z_fixed, q.detach(), y)
+            log_w = log_px + beta * log_ratio
             w = torch.softmax(log_w.detach().float(), dim=0)  # (K, B) normalised weights
-            (dlogw_dz,) = torch.autograd.grad(log_w.sum(), z_fixed, retain_graph=True, create_graph=False)
+            (dlogw_dz,) = torch.autograd.grad(log_w.sum(), z_fixed, retain_graph=True)
             # The encoder's gradient, sum_k w~_k^2 dlog w_k/dz_k dz_k/dphi, flows through z alone.
             encoder_term = ((w**2).unsqueeze(-1) * dlogw_dz.detach() * z).sum((0, -1))
             surrogate = -((w * log_w).sum(0) + encoder_term).mean()
-            loss = -bound.mean().detach() + (surrogate - surrogate.detach())  # value -L_K, DReG gradient
+            value = -iwae_bound(log_w.detach()).mean()
+            loss = value + (surrogate - surrogate.detach())  # the value of -L_K, the DReG gradient
         with torch.no_grad():
-            kl = (q.log_prob(z) - self.prior.log_prob(z)).mean(0)
-            metrics = {"iwae_bound": bound.detach().mean(), "elbo": log_w.detach().mean(), "kl": kl.mean()}
+            unweighted = (log_px + log_ratio).detach()  # beta = 1: the bound and ELBO themselves
+            metrics = {"iwae_bound": iwae_bound(unweighted).mean(), "elbo": unweighted.mean(),
+                       "kl": -log_ratio.detach().mean()}
         return Loss(loss, metrics)

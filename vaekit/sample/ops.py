@@ -44,14 +44,23 @@ def reconstruct(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
 
 
 @torch.no_grad()
-def interpolate(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor, steps: int = 8) -> torch.Tensor:
+def interpolate(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor, steps: int = 8,
+                ya: torch.Tensor | None = None, yb: torch.Tensor | None = None) -> torch.Tensor:
     """Decodings along the straight line between the posterior means of xa[i] and xb[i]:
-    (P, steps, *shape) for P pairs."""
+    (P, steps, *shape) for P pairs. A conditional model also moves its one-hot condition
+    from ya[i] to yb[i] along the line."""
     device = next(model.parameters()).device
-    za, zb = model.encode(xa.to(device)).mu, model.encode(xb.to(device)).mu  # (P, D)
+    conditional = getattr(model, "conditional", False)
+    ya, yb = (ya.to(device), yb.to(device)) if conditional and ya is not None and yb is not None else (None, None)
+    za, zb = model.encode(xa.to(device), ya).mu, model.encode(xb.to(device), yb).mu  # (P, D)
     t = torch.linspace(0, 1, steps, device=device).view(1, steps, 1)
     z = za.unsqueeze(1) * (1 - t) + zb.unsqueeze(1) * t  # (P, steps, D)
-    return model.decode(z).mean.cpu()
+    c = None
+    if ya is not None:
+        k = model.num_classes
+        ca, cb = torch.nn.functional.one_hot(ya, k).float(), torch.nn.functional.one_hot(yb, k).float()
+        c = ca.unsqueeze(1) * (1 - t) + cb.unsqueeze(1) * t  # (P, steps, K): the condition moves too
+    return model.decode(z, c).mean.cpu()
 
 
 @torch.no_grad()

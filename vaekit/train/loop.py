@@ -25,7 +25,7 @@ import vaekit
 from vaekit import run as rundir
 from vaekit.config import Config, dump_config
 from vaekit.data import Dataset, load_dataset
-from vaekit.errors import CheckpointError, OutputError, TrainingError
+from vaekit.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
 from vaekit.evaluate.elbo import elbo_stats
 from vaekit.models import build_model
 from vaekit.sample import sample, save_grid
@@ -47,6 +47,10 @@ class Counters:
     plateau_scale: float = 1.0
     skipped_steps: int = 0
     elapsed: float = 0.0  # seconds of training so far, over all sessions of the run
+
+
+class StopTraining(Exception):
+    """Raise from a callback to end training after this epoch, as a finished run."""
 
 
 class Callback(Protocol):
@@ -71,8 +75,12 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     data = dataset if dataset is not None else load_dataset(config.data)
     model = build_model(config.model, data.shape, data.num_classes).to(device)
     for name in ("train", "val", "test"):
-        model.likelihood.validate(data.split(name).x, f"the {name} split of data set '{data.name}'")
+        where = f"the {name} split of data set '{data.name}'"
+        if not bool(torch.isfinite(data.split(name).x).all()):  # also for data passed in directly
+            raise DataError(f"{where} holds NaN or infinite values; clean or drop those examples")
+        model.likelihood.validate(data.split(name).x, where)
 
+    _check_objective(model, config.objective)
     if hasattr(model, "on_train_start"):  # families that need facts about the data (its size, say)
         model.on_train_start(data)
     optimizer = _adam(model, tc)
@@ -84,11 +92,13 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
         log(f"resuming {out} after epoch {counters.epoch}")
     else:
         # Only now, with the data and the model known to be good, does --overwrite remove the old run.
-        for name in (rundir.STATE, rundir.WEIGHTS, rundir.SUMMARY, rundir.SAMPLES):
-            (out / name).unlink(missing_ok=True)
+        for path in rundir.outputs(out):
+            path.unlink(missing_ok=True)
         (out / rundir.METRICS).write_text("")
-    # Rewritten on resume too, so the directory records overrides such as a longer train.epochs.
-    checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
+        checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
+    # A resumed run records its overrides (a longer train.epochs, say) with its first new state, so
+    # a resume that fails before then leaves config.yaml describing the checkpoint that is there.
+    config_pending = resume
     meta = {"vaekit_version": vaekit.__version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
             "num_classes": json.dumps(data.num_classes)}
 
@@ -117,11 +127,17 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
             with autocast:
                 result = loss_fn(x, y, beta=beta_t, free_bits=config.objective.free_bits)
             result.loss.backward()
-            grads = [p.grad for p in params if p.grad is not None]
-            gnorm = torch.nn.utils.get_total_norm(grads)
-            if tc.grad_clip > 0:  # scaling by 1 when off would be a wasted pass over every gradient
-                torch.nn.utils.clip_grads_with_norm_(params, tc.grad_clip, gnorm)
-            ok = bool(torch.isfinite(result.loss) & torch.isfinite(gnorm))
+            # The guard: a non-finite loss skips the step. The gradient norm costs a pass over every
+            # gradient, so it is taken only when clipping or spike-skipping needs it (and then it
+            # must be finite too); weights spoilt by a NaN gradient behind a finite loss are still
+            # caught at the epoch's end, where a non-finite validation ELBO stops training.
+            finite = torch.isfinite(result.loss)
+            if tc.grad_clip > 0 or tc.skip_grad_norm > 0:
+                gnorm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+                if tc.grad_clip > 0:
+                    torch.nn.utils.clip_grads_with_norm_(params, tc.grad_clip, gnorm)
+                finite = finite & torch.isfinite(gnorm)
+            ok = bool(finite)
             if ok and tc.skip_grad_norm > 0 and float(gnorm) > tc.skip_grad_norm:
                 ok = False
             counters.step += 1
@@ -131,7 +147,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
                 if bad_in_row > tc.max_bad_steps:
                     raise TrainingError(
                         f"training stopped: {bad_in_row} non-finite or spiking steps in a row in epoch {epoch}; "
-                        f"lower train.lr (now {tc.lr:g}) or set train.grad_clip; the last good checkpoint in {out} is kept"
+                        f"lower train.lr (now {tc.lr:g}) or set train.grad_clip; {_kept(out)}"
                     )
                 continue
             bad_in_row = 0
@@ -155,7 +171,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
             if not math.isfinite(val["elbo"]):  # diverged: keep the last good weights and state
                 raise TrainingError(
                     f"training stopped: the validation ELBO is {val['elbo']} after epoch {epoch}, the weights have "
-                    f"diverged; lower train.lr (now {tc.lr:g}) or set train.grad_clip; the last good checkpoint in {out} is kept"
+                    f"diverged; lower train.lr (now {tc.lr:g}) or set train.grad_clip; {_kept(out)}"
                 )
             improved = val["elbo"] > counters.best_val
             if improved:
@@ -163,22 +179,30 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
                 checkpoint.save_weights(model, out / rundir.WEIGHTS, meta)
             else:
                 counters.epochs_since_best += 1
+        lr_used = lr_at(counters.step - 1, total_steps, tc, counters.plateau_scale)  # before the plateau cut
         counters.plateau_scale = plateau_update(counters.plateau_scale, counters.epochs_since_best, tc)
         record = {
             "epoch": epoch, "step": counters.step,
             **{f"train_{k}": float(v) / max(1, seen) for k, v in sums.items()},
             **{f"val_{k}": v for k, v in val.items()},
-            "lr": lr_at(counters.step - 1, total_steps, tc, counters.plateau_scale),
+            "lr": lr_used,
             "beta": float(beta_t), "skipped_steps": counters.skipped_steps,
             "images_per_sec": seen / max(train_time, 1e-9), "time": counters.elapsed,
         }
         _append_metrics(out, record)
         _save_state(out, model, optimizer, ema, gen, counters)
+        if config_pending:
+            checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
+            config_pending = False
         log(f"epoch {epoch}/{tc.epochs}  train elbo {record.get('train_elbo', math.nan):.2f}  "
             f"val elbo {val['elbo']:.2f}{' (best)' if improved else ''}  {record['images_per_sec']:.0f} img/s")
-        for cb in callbacks:
-            if hasattr(cb, "on_epoch_end"):
-                cb.on_epoch_end(record)
+        try:
+            for cb in callbacks:
+                if hasattr(cb, "on_epoch_end"):
+                    cb.on_epoch_end(record)
+        except StopTraining:
+            stop_reason = "callback"
+            break
         if tc.patience and counters.epochs_since_best >= tc.patience:
             stop_reason = "early_stopping"
             break
@@ -195,6 +219,21 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     checkpoint.write_json(out / rundir.SUMMARY, summary)
     log(f"done ({stop_reason}): best val elbo {counters.best_val:.2f} at epoch {counters.best_epoch}; run in {out}")
     return result_run
+
+
+def _kept(out: Path) -> str:
+    if (out / rundir.WEIGHTS).exists():
+        return f"the last good checkpoint in {out} is kept"
+    return "no epoch finished, so there is no checkpoint yet"
+
+
+def _check_objective(model, objective) -> None:
+    """Refuse objective settings the model family would silently ignore."""
+    ignored = getattr(model, "ignores", frozenset())
+    if objective.free_bits > 0 and "free_bits" in ignored:
+        raise ConfigError(f"model '{model.config.name}' does not use objective.free_bits; remove it")
+    if (objective.beta != 1.0 or objective.warmup_epochs > 0) and "beta" in ignored:
+        raise ConfigError(f"model '{model.config.name}' does not use objective.beta or warmup_epochs; remove them")
 
 
 def _sample_grid(model, n: int, seed: int, path: Path) -> None:
