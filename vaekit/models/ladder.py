@@ -24,7 +24,7 @@ from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig, VAEOutput
 from vaekit.nn.mlp import mlp
 from vaekit.objectives import Loss, elbo_loss
-from vaekit.registry import MODELS, NETWORKS
+from vaekit.registry import MODELS
 
 
 @dataclass(frozen=True)
@@ -58,13 +58,15 @@ class LadderVAE(VAE):
         self.dims = [*config.lower_dims, config.latent_dim]  # bottom to top
         super().__init__(config, data_shape, num_classes)
         h, act = config.hidden, config.activation
-        # The backbone encoder gives d_1; deterministic blocks give d_2..d_L; heads give (mu^, logvar^).
-        self.encoder = NETWORKS.get(config.encoder.name).encoder(config.encoder, self.data_shape, h)
+        # The backbone encoder (built by VAE) gives d_1; deterministic blocks give d_2..d_L; heads
+        # give (mu^, logvar^) of each layer.
         self.up = nn.ModuleList(mlp([h, h, h], act) for _ in self.dims[1:])
         self.up_heads = nn.ModuleList(nn.Linear(h, 2 * d) for d in self.dims)
         # Top-down: p(z_i | z_{i+1}) for i < L.
         self.down = nn.ModuleList(mlp([self.dims[i + 1], h, h, 2 * self.dims[i]], act) for i in range(len(self.dims) - 1))
-        self.decoder = NETWORKS.get(config.decoder.name).decoder(config.decoder, self.dims[0], self.likelihood.param_shape())
+
+    def encoder_features(self) -> int:
+        return self.config.hidden
 
     def network_inputs(self) -> tuple[tuple[int, ...], int]:
         return self.data_shape, self.dims[0]

@@ -67,9 +67,13 @@ class VAE(nn.Module):
         self.likelihood = LIKELIHOODS.build(config.likelihood, self.data_shape)
         self.prior = PRIORS.build(config.prior, config.latent_dim, self.data_shape)
         enc_in, dec_in = self.network_inputs()
-        self.encoder = NETWORKS.get(config.encoder.name).encoder(config.encoder, enc_in, 2 * config.latent_dim)
+        self.encoder = NETWORKS.get(config.encoder.name).encoder(config.encoder, enc_in, self.encoder_features())
         self.decoder = NETWORKS.get(config.decoder.name).decoder(config.decoder, dec_in, self.likelihood.param_shape())
         self.prior.attach(self)
+
+    def encoder_features(self) -> int:
+        """Width of the encoder's output: the posterior's (mu, log sigma^2) here."""
+        return 2 * self.latent_dim
 
     def network_inputs(self) -> tuple[tuple[int, ...], int]:
         """The encoder's input shape and the decoder's input width; families that feed the
