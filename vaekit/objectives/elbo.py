@@ -23,6 +23,9 @@ class Loss:
 
     loss: torch.Tensor
     metrics: dict[str, torch.Tensor]
+    # The objective of the model's auxiliary parameters (a GAN's discriminator, a learned code
+    # prior), if it has any: the loop steps them with their own optimizer on this loss alone.
+    aux_loss: torch.Tensor | None = None
 
 
 def kl_term(kl: torch.Tensor, kl_per_dim: torch.Tensor | None, free_bits: float) -> torch.Tensor:

@@ -83,12 +83,19 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     _check_objective(model, config.objective)
     if hasattr(model, "on_train_start"):  # families that need facts about the data (its size, say)
         model.on_train_start(data)
-    optimizer = _adam(model, tc)
+    # Families with parameters trained on an objective of their own (a discriminator, a prior over
+    # codes) name them; those get a second Adam and only `aux_loss` reaches them.
+    aux_params = list(model.auxiliary_parameters()) if hasattr(model, "auxiliary_parameters") else []
+    aux_ids = {id(p) for p in aux_params}
+    params = [p for p in model.parameters() if p.requires_grad and id(p) not in aux_ids]
+    optimizer = _adam(params, tc)
+    aux_optimizer = _adam(aux_params, tc) if aux_params else None
+    optimizers = [o for o in (optimizer, aux_optimizer) if o is not None]
     ema = EMA(model, tc.ema_decay) if tc.ema_decay > 0 else None
     gen = torch.Generator().manual_seed(tc.seed)
     counters = Counters()
     if resume:
-        counters = _restore(out, model, optimizer, ema, gen, data.shape)
+        counters = _restore(out, model, optimizers, ema, gen, data.shape)
         log(f"resuming {out} after epoch {counters.epoch}")
     else:
         # Only now, with the data and the model known to be good, does --overwrite remove the old run.
@@ -104,7 +111,6 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
 
     loss_fn = torch.compile(model.loss) if tc.compile else model.loss
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
-    params = [p for p in model.parameters() if p.requires_grad]
     steps_per_epoch = num_batches(len(data.train), tc.batch_size)
     total_steps = steps_per_epoch * tc.epochs
     beta_t = torch.zeros((), device=device)  # a tensor, so a compiled step is not re-traced as beta moves
@@ -120,18 +126,25 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
                    disable=not (tc.progress and sys.stderr.isatty()))
         for x, y in batches(data.train, tc.batch_size, gen, device, data.dynamic_binarize):
             lr = lr_at(counters.step, total_steps, tc, counters.plateau_scale)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            for opt in optimizers:
+                for group in opt.param_groups:
+                    group["lr"] = lr
+                opt.zero_grad(set_to_none=True)
             beta_t.fill_(beta_at(counters.step, steps_per_epoch, config.objective))
-            optimizer.zero_grad(set_to_none=True)
             with autocast:
                 result = loss_fn(x, y, beta=beta_t, free_bits=config.objective.free_bits)
-            result.loss.backward()
+            if aux_optimizer is None:
+                result.loss.backward()
+            else:  # each loss reaches its own parameters only
+                result.loss.backward(inputs=params, retain_graph=True)
+                result.aux_loss.backward(inputs=aux_params)
             # The guard: a non-finite loss skips the step. The gradient norm costs a pass over every
             # gradient, so it is taken only when clipping or spike-skipping needs it (and then it
             # must be finite too); weights spoilt by a NaN gradient behind a finite loss are still
             # caught at the epoch's end, where a non-finite validation ELBO stops training.
             finite = torch.isfinite(result.loss)
+            if result.aux_loss is not None:
+                finite = finite & torch.isfinite(result.aux_loss)
             if tc.grad_clip > 0 or tc.skip_grad_norm > 0:
                 gnorm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
                 if tc.grad_clip > 0:
@@ -151,7 +164,8 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
                     )
                 continue
             bad_in_row = 0
-            optimizer.step()
+            for opt in optimizers:
+                opt.step()
             if ema is not None:
                 ema.update()
             n = x.shape[0]
@@ -190,7 +204,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
             "images_per_sec": seen / max(train_time, 1e-9), "time": counters.elapsed,
         }
         _append_metrics(out, record)
-        _save_state(out, model, optimizer, ema, gen, counters)
+        _save_state(out, model, optimizers, ema, gen, counters)
         if config_pending:
             checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
             config_pending = False
@@ -247,9 +261,8 @@ def _sample_grid(model, n: int, seed: int, path: Path) -> None:
     save_grid(sample(model, n, seed=seed, y=y), path, nrow=nrow)
 
 
-def _adam(model: torch.nn.Module, tc) -> torch.optim.Optimizer:
+def _adam(params: list[torch.nn.Parameter], tc) -> torch.optim.Optimizer:
     """Adam, fused into one kernel per step where the platform supports it."""
-    params = [p for p in model.parameters() if p.requires_grad]
     try:
         return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
     except (RuntimeError, TypeError):
@@ -275,10 +288,11 @@ def _prepare_dir(out: Path, resume: bool, overwrite: bool) -> Path:
     return out
 
 
-def _save_state(out: Path, model, optimizer, ema, gen, counters: Counters) -> None:
+def _save_state(out: Path, model, optimizers, ema, gen, counters: Counters) -> None:
     state = {
         "model": {k: v.detach().cpu() for k, v in checkpoint.unwrap(model).state_dict().items()},
-        "optimizer": optimizer.state_dict(),
+        "optimizer": optimizers[0].state_dict(),
+        "aux_optimizer": optimizers[1].state_dict() if len(optimizers) > 1 else None,
         "ema": ema.state_dict() if ema is not None else None,
         "rng": torch.get_rng_state(),
         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -288,14 +302,16 @@ def _save_state(out: Path, model, optimizer, ema, gen, counters: Counters) -> No
     checkpoint.save_state(state, out / rundir.STATE)
 
 
-def _restore(out: Path, model, optimizer, ema, gen, data_shape) -> Counters:
+def _restore(out: Path, model, optimizers, ema, gen, data_shape) -> Counters:
     meta = rundir.weights_metadata(out / rundir.WEIGHTS) if (out / rundir.WEIGHTS).exists() else {}
     if "data_shape" in meta and tuple(json.loads(meta["data_shape"])) != tuple(data_shape):
         raise CheckpointError(f"the run in '{out}' was trained on data of shape {json.loads(meta['data_shape'])}, "
                               f"not {list(data_shape)}; resume it with its own data config")
     state = checkpoint.load_state(out / rundir.STATE)
     checkpoint.load_into(model, state["model"], str(out))
-    optimizer.load_state_dict(state["optimizer"])
+    optimizers[0].load_state_dict(state["optimizer"])
+    if len(optimizers) > 1 and state.get("aux_optimizer") is not None:
+        optimizers[1].load_state_dict(state["aux_optimizer"])
     if ema is not None and state.get("ema") is not None:
         ema.load_state_dict(state["ema"])
     torch.set_rng_state(state["rng"])
