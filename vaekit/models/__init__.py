@@ -5,13 +5,15 @@ from __future__ import annotations
 from torch import nn
 
 from vaekit.config import ModelConfig
-from vaekit.models import btcvae, cvae, infovae, iwae, ladder, vae  # noqa: F401  (registers the models)
+from vaekit.models import btcvae, cvae, infovae, iwae, ladder, vae, vaegan, vqvae  # noqa: F401  (registers the models)
 from vaekit.models.btcvae import BetaTCVAE, BetaTCVAEConfig, CapacityVAE, CapacityVAEConfig
 from vaekit.models.cvae import CVAE, CVAEConfig
 from vaekit.models.infovae import WAE, InfoVAE, InfoVAEConfig, WAEConfig
 from vaekit.models.iwae import IWAE, IWAEConfig
 from vaekit.models.ladder import LadderConfig, LadderVAE
 from vaekit.models.vae import VAE, VAEConfig, VAEOutput
+from vaekit.models.vqvae import VQVAE, VQVAEConfig
+from vaekit.models.vaegan import VAEGAN, VAEGANConfig
 from vaekit.registry import MODELS
 
 
@@ -21,4 +23,4 @@ def build_model(config: ModelConfig, data_shape: tuple[int, ...], num_classes: i
     return MODELS.build(config, tuple(data_shape), num_classes=num_classes)
 
 
-__all__ = ["BetaTCVAE", "BetaTCVAEConfig", "CVAE", "CapacityVAE", "CapacityVAEConfig", "CVAEConfig", "IWAE", "IWAEConfig", "InfoVAE", "InfoVAEConfig", "LadderConfig", "LadderVAE", "WAE", "WAEConfig", "VAE", "VAEConfig", "VAEOutput", "build_model"]
+__all__ = ["BetaTCVAE", "BetaTCVAEConfig", "CVAE", "CapacityVAE", "CapacityVAEConfig", "CVAEConfig", "IWAE", "IWAEConfig", "InfoVAE", "InfoVAEConfig", "LadderConfig", "LadderVAE", "WAE", "WAEConfig", "VAE", "VAEConfig", "VAEOutput", "VAEGAN", "VAEGANConfig", "VQVAE", "VQVAEConfig", "build_model"]
