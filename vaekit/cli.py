@@ -169,6 +169,32 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
         print(path)
 
 
+def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
+    import torch
+
+    from vaekit.evaluate.anomaly import anomaly_scores, auprc, auroc
+    from vaekit.train.checkpoint import atomic_write, write_json
+
+    run = _load(args, overrides)
+    split = run.dataset().split(args.split)
+    scores = anomaly_scores(run.model, split.x, split.y, args.score, args.importance_samples)
+    result = {"split": args.split, "score": args.score, "num_examples": len(scores),
+              "mean_score": float(scores.mean())}
+    if args.score == "nll":
+        result["importance_samples"] = args.importance_samples
+    if args.normal:
+        if split.y is None:
+            raise ConfigError(f"--normal needs labels, and the {args.split} split has none")
+        anomalous = ~torch.isin(split.y, torch.tensor(args.normal))
+        result.update(normal_classes=sorted(args.normal), num_anomalies=int(anomalous.sum()),
+                      auroc=auroc(scores, anomalous), auprc=auprc(scores, anomalous))
+    out = Path(args.out) if args.out else run.path
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / f"anomaly_{args.split}_scores.npy", lambda tmp: _save_npy(tmp, scores.numpy()))
+    write_json(out / f"anomaly_{args.split}.json", result)
+    print(json.dumps(result, indent=2))
+
+
 def _save_npy(path: str, array) -> None:
     import numpy as np
 
@@ -229,6 +255,14 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0)
     i.add_argument("--out", help="output file (default RUN/interpolations.png)")
     i.set_defaults(func=cmd_interpolate)
+
+    a = run_cmd("anomaly", "score examples by -ELBO or NLL; AUROC and AUPRC given the normal classes")
+    a.add_argument("--split", choices=["train", "val", "test"], default="test")
+    a.add_argument("--score", choices=["elbo", "nll"], default="elbo", help="negative ELBO, or importance-sampled NLL")
+    a.add_argument("-k", "--importance-samples", type=int, default=100, help="K for --score nll")
+    a.add_argument("--normal", type=int, action="append", help="a normal class (repeatable); other labels are anomalies")
+    a.add_argument("--out", help="output folder (default the run directory)")
+    a.set_defaults(func=cmd_anomaly)
 
     m = run_cmd("embed", "write latent means and log-variances as .npy")
     m.add_argument("--split", choices=["train", "val", "test"], default="test")

@@ -82,6 +82,7 @@ class DataConfig:
     image_size: tuple[int, ...] | None = None  # (H, W) to resize a folder of images to
     color: bool = False  # images as RGB instead of grayscale
     label_column: str | None = None  # CSV column that holds labels, kept out of the features
+    classes: tuple[int, ...] | None = None  # keep only these labels in train and val (test keeps all: one-class protocol)
 
 
 @dataclass(frozen=True)

@@ -162,3 +162,21 @@ def test_empty_splits(ids, tmp_path):
 def test_bad_options(ids, options, message):
     with pytest.raises(DataError, match=message):
         load(ids, **options)
+
+
+def test_classes_keeps_chosen_labels_in_train_and_val_only():
+    from vaekit.config import DataConfig
+
+    full = load_dataset(DataConfig(name="digits"))
+    one = load_dataset(DataConfig(name="digits", classes=(0, 7)))
+    for name in ("train", "val"):
+        assert set(one.split(name).y.unique().tolist()) == {0, 7}
+        expected = full.split(name).y
+        assert len(one.split(name)) == int(((expected == 0) | (expected == 7)).sum())
+    assert torch.equal(one.test.x, full.test.x)  # every class stays in the test split
+
+
+def test_classes_without_labels_is_an_error(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((20, 3)))
+    with pytest.raises(DataError, match="data.classes needs labels"):
+        load(tmp_path / "x.npy", classes=(0,))

@@ -34,6 +34,8 @@ def load_dataset(config: DataConfig) -> Dataset:
         if split is not None:
             check_finite(split, f"{raw.source} ({name} split)")
     splits = carve(raw, config.val_fraction, config.test_fraction, config.split_seed)
+    if config.classes is not None:
+        splits = {**splits, **{name: keep_classes(splits[name], config.classes, config.name) for name in ("train", "val")}}
     for name, split in splits.items():
         if len(split) == 0:
             raise DataError(_empty_message(config, raw, name))
@@ -57,6 +59,15 @@ def load_dataset(config: DataConfig) -> Dataset:
         dynamic_binarize=config.binarize == "dynamic",
         num_classes=raw.num_classes,
     )
+
+
+def keep_classes(split: Split, classes: tuple[int, ...], set_name: str) -> Split:
+    """Only the examples whose label is one of `classes` (the one-class protocol trains on one
+    class and tests on all)."""
+    if split.y is None:
+        raise DataError(f"data.classes needs labels, and data set '{set_name}' has none; remove data.classes")
+    keep = torch.isin(split.y, torch.tensor(list(classes), dtype=split.y.dtype))
+    return Split(split.x[keep], split.y[keep])
 
 
 def check_finite(split: Split, where: str) -> None:
