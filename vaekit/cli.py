@@ -86,7 +86,6 @@ def _out(args: argparse.Namespace, run, default: str) -> Path:
 
 def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
     """A PNG grid for image data; a .npy array for anything else."""
-    import numpy as np
 
     from vaekit.sample import save_grid
     from vaekit.train.checkpoint import atomic_write
@@ -144,7 +143,6 @@ def cmd_interpolate(args: argparse.Namespace, overrides: list[str]) -> None:
 
 
 def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
-    import numpy as np
 
     from vaekit.sample import encode
 
