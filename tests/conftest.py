@@ -34,7 +34,7 @@ TINY = (
 
 @pytest.fixture(scope="session", autouse=True)
 def offline_session(tmp_path_factory: pytest.TempPathFactory):
-    """Allow only file:// downloads, and point the default data dir at an empty temporary folder,
+    """Allow only file:// downloads, and point the default data and cache dirs at empty temporary folders,
     for the whole session (so module-scoped fixtures that train runs are covered too)."""
 
     def guarded(url, *args, **kwargs):
@@ -46,6 +46,7 @@ def offline_session(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(urllib.request, "urlopen", guarded)
         mp.setenv("VAEKIT_DATA_DIR", str(tmp_path_factory.mktemp("vaekit-data-home")))
+        mp.setenv("VAEKIT_CACHE_DIR", str(tmp_path_factory.mktemp("vaekit-cache-home")))  # cached classifiers
         yield
 
 

@@ -21,15 +21,21 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class Split:
-    """One split: `x` float32 of shape (N, *shape), images scaled to [0, 1]; `y` int64 (N,) or None."""
+    """One split: `x` float32 of shape (N, *shape), images scaled to [0, 1]; `y` int64 (N,) or None;
+    `factors` int64 (N, F), the known generative factors of each example (synthetic sets), or None."""
 
     x: torch.Tensor
     y: torch.Tensor | None = None
+    factors: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.y is not None and self.y.shape[0] != self.x.shape[0]:
             raise DataError(
                 f"{self.x.shape[0]} examples but {self.y.shape[0]} labels; give exactly one label per example"
+            )
+        if self.factors is not None and (self.factors.ndim != 2 or self.factors.shape[0] != self.x.shape[0]):
+            raise DataError(
+                f"{self.x.shape[0]} examples but factors of shape {tuple(self.factors.shape)}; give one row per example"
             )
 
     def __len__(self) -> int:
@@ -49,6 +55,7 @@ class Dataset:
     binary: bool  # every value is 0 or 1 (after any binarization)
     dynamic_binarize: bool  # the training loop resamples x ~ Bernoulli(x) per batch
     num_classes: int | None
+    factor_names: tuple[str, ...] | None = None  # names of the columns of each split's `factors`
 
     def split(self, name: str) -> Split:
         """The split called 'train', 'val' or 'test'."""
@@ -72,6 +79,7 @@ class RawSet:
     is_image: bool
     num_classes: int | None
     source: str
+    factor_names: tuple[str, ...] | None = None  # set by builders whose splits carry `factors`
 
 
 def make_split(x: np.ndarray, y: np.ndarray | None = None, scale: float = 1.0) -> Split:

@@ -58,6 +58,7 @@ def load_dataset(config: DataConfig) -> Dataset:
         binary=binary,
         dynamic_binarize=config.binarize == "dynamic",
         num_classes=raw.num_classes,
+        factor_names=raw.factor_names,
     )
 
 
@@ -67,7 +68,7 @@ def keep_classes(split: Split, classes: tuple[int, ...], set_name: str) -> Split
     if split.y is None:
         raise DataError(f"data.classes needs labels, and data set '{set_name}' has none; remove data.classes")
     keep = torch.isin(split.y, torch.tensor(list(classes), dtype=split.y.dtype))
-    return Split(split.x[keep], split.y[keep])
+    return Split(split.x[keep], split.y[keep], None if split.factors is None else split.factors[keep])
 
 
 def check_finite(split: Split, where: str) -> None:
@@ -139,17 +140,17 @@ def binarize(split: Split, mode: str, seed: int, split_name: str, set_name: str)
                 f"[{lo:g}, {hi:g}]; rescale the data to [0, 1] or use data.binarize=threshold"
             )
     if mode == "threshold":
-        return Split((split.x > 0.5).to(torch.float32), split.y)
+        return Split((split.x > 0.5).to(torch.float32), split.y, split.factors)
     if mode == "static" or (mode == "dynamic" and split_name != "train"):
         g = torch.Generator().manual_seed(int(_rng(seed, DRAW, SPLITS.index(split_name)).integers(2**62)))
-        return Split(torch.bernoulli(split.x, generator=g), split.y)
+        return Split(torch.bernoulli(split.x, generator=g), split.y, split.factors)
     return split
 
 
 def take(split: Split, index: np.ndarray) -> Split:
     """The examples of `split` at `index`."""
     i = torch.from_numpy(np.asarray(index, dtype=np.int64))
-    return Split(split.x[i], None if split.y is None else split.y[i])
+    return Split(split.x[i], None if split.y is None else split.y[i], None if split.factors is None else split.factors[i])
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
