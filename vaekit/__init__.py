@@ -13,9 +13,11 @@ from vaekit.config import Config, load_config, parse_config  # noqa: E402
 from vaekit.data import Dataset, Split, load_dataset  # noqa: E402
 from vaekit.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError, VaekitError  # noqa: E402
 from vaekit.evaluate import evaluate  # noqa: E402
+from vaekit.leaderboard import leaderboard  # noqa: E402
 from vaekit.models import build_model  # noqa: E402
+from vaekit.report import make_report  # noqa: E402
 from vaekit.run import Run, load_run  # noqa: E402
-from vaekit.sample import decode, encode, interpolate, reconstruct, sample  # noqa: E402
+from vaekit.sample import decode, encode, interpolate, reconstruct, sample, traverse  # noqa: E402
 from vaekit.train.loop import StopTraining, train  # noqa: E402
 
 fit = train
@@ -23,5 +25,6 @@ fit = train
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "Dataset", "OutputError", "Run", "Split",
     "StopTraining", "TrainingError", "VaekitError", "build_model", "decode", "encode", "evaluate", "fit", "interpolate",
-    "load_config", "load_dataset", "load_run", "parse_config", "reconstruct", "sample", "train",
+    "leaderboard", "load_config", "load_dataset", "load_run", "make_report", "parse_config", "reconstruct", "sample", "train",
+    "traverse",
 ]

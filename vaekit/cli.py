@@ -69,8 +69,12 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.evaluate import evaluate
 
     run = _load(args, overrides)
-    result = evaluate(run, args.split, args.importance_samples, batch_size=args.batch_size, limit=args.limit, seed=args.seed)
+    metrics = [m for item in args.metrics or () for m in item.split(",")] if args.metrics else None
+    result = evaluate(run, args.split, args.importance_samples, batch_size=args.batch_size, limit=args.limit,
+                      seed=args.seed, metrics=metrics, inception_weights=args.inception_weights)
     print(json.dumps(result, indent=2))
+    if result.get("collapse_warning"):  # on stderr, so that stdout stays pure JSON
+        print(f"vaekit: warning: {result['collapse_warning']}", file=sys.stderr)
 
 
 def _out(args: argparse.Namespace, run, default: str) -> Path:
@@ -193,6 +197,29 @@ def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
     print(json.dumps(result, indent=2))
 
 
+def cmd_leaderboard(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.leaderboard import FILES, default_out, leaderboard
+
+    overrides = _common(args, overrides)
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    out = Path(args.out) if args.out else default_out(args.data)
+    metrics = [m for item in args.metrics or () for m in item.split(",") if m] or None
+    leaderboard(args.configs, budget=args.budget, data=args.data, out=out, seed=args.seed,
+                importance_samples=args.importance_samples, metrics=metrics, overrides=overrides,
+                rank_by=args.rank_by, better=args.better, samples=args.samples)
+    print((out / FILES[0]).read_text())
+    for name in FILES:
+        print(out / name)
+
+
+def cmd_report(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.report import make_report
+
+    run = _load(args, overrides)
+    print(make_report(run, args.out, map_method=args.map, split=args.split, limit=args.limit, seed=args.seed))
+
+
 def _save_npy(path: str, array) -> None:
     import numpy as np
 
@@ -228,6 +255,11 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--batch-size", type=int, default=None, help="data points per batch")
     e.add_argument("--limit", type=int, default=None, help="a seeded random subset of N examples (a quick check, not the split's figure)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--metrics", action="append", metavar="GROUP[,GROUP...]",
+                   help="metric groups: likelihood, latent, fidelity, disentanglement, quality (default likelihood,latent)")
+    e.add_argument("--inception-weights", metavar="PATH", default=None,
+                   help="local pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth): "
+                        "the quality group adds fid_inception")
     e.set_defaults(func=cmd_evaluate)
 
     s = run_cmd("sample", "generate new examples")
@@ -262,10 +294,34 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="output folder (default the run directory)")
     a.set_defaults(func=cmd_anomaly)
 
+    b = sub.add_parser("leaderboard", help="train configs under one budget, evaluate them alike, write a ranked table")
+    b.add_argument("configs", nargs="+", help="YAML configs, one entry each")
+    b.add_argument("--budget", required=True, help="per config: a time (90s, 10m, 1.5h) or epochs (20ep)")
+    b.add_argument("--data", default=None, help="data set for every config (data.name); default: each config's own")
+    b.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
+    b.add_argument("--out", help="output folder (default runs/leaderboard-DATA)")
+    b.add_argument("--seed", type=int, default=0, help="train.seed for every config")
+    b.add_argument("-k", "--importance-samples", type=int, default=500, help="K of the test NLL, the same for all")
+    b.add_argument("--metrics", action="append", metavar="GROUP[,GROUP]", help="metric groups for evaluate (repeatable)")
+    b.add_argument("--rank-by", default="nll", help="numeric column to rank by (default nll)")
+    b.add_argument("--better", choices=["lower", "higher"], default=None,
+                   help="which way --rank-by improves (default: lower, higher for elbo, recon, active_units, images_per_sec)")
+    b.add_argument("--samples", type=int, default=36, help="samples per grid in the HTML page; 0 = none")
+    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="train.device for every config")
+    b.set_defaults(func=cmd_leaderboard)
+
     m = run_cmd("embed", "write latent means and log-variances as .npy")
     m.add_argument("--split", choices=["train", "val", "test"], default="test")
     m.add_argument("--out", help="output folder (default the run directory)")
     m.set_defaults(func=cmd_embed)
+
+    h = run_cmd("report", "one HTML page with the run's metrics, training curves and pictures")
+    h.add_argument("--out", help="output file (default RUN/report.html)")
+    h.add_argument("--map", choices=["pca", "tsne"], default="pca", help="how the latent map is drawn in 2-D")
+    h.add_argument("--split", choices=["train", "val", "test"], default="test")
+    h.add_argument("--limit", type=int, default=2000, help="examples in the latent map and the KL per dimension (a seeded subset)")
+    h.add_argument("--seed", type=int, default=0)
+    h.set_defaults(func=cmd_report)
     return p
 
 

@@ -39,7 +39,7 @@ SAMPLES = "samples.png"
 def outputs(run_dir: Path) -> list[Path]:
     """Every file a run and the commands on it write (what --overwrite clears), config.yaml aside."""
     patterns = [STATE, WEIGHTS, SUMMARY, METRICS, SAMPLES, "eval_*.json", "reconstructions.png",
-                "interpolations.png", "embed_*.npy", "anomaly_*.json", "anomaly_*.npy"]
+                "interpolations.png", "embed_*.npy", "anomaly_*.json", "anomaly_*.npy", "report.html"]
     return [p for pattern in patterns for p in Path(run_dir).glob(pattern)]
 
 

@@ -52,6 +52,8 @@ def _gaussian_head(h: torch.Tensor, clamp: float = 8.0) -> DiagonalGaussian:
 class LadderVAE(VAE):
     """A hierarchy of Gaussian latent layers with top-down inference; KL reported per layer."""
 
+    hierarchical = True
+
     def __init__(self, config: LadderConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         if not config.lower_dims or any(d <= 0 for d in config.lower_dims):
             raise ConfigError(f"model.lower_dims must list one or more positive sizes, got {list(config.lower_dims)}")
@@ -123,6 +125,13 @@ class LadderVAE(VAE):
     def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
         zs, log_q, log_p, _, _ = self.top_down(x, num_samples)
         return self.decode(zs[0]).log_prob(x) + sum(log_p) - sum(log_q)
+
+    def decode_code(self, z: torch.Tensor, y: torch.Tensor | None = None):
+        """p(x|z_L) for a top-layer code: the layers below follow the generative path at their
+        means, p(z_i | z_{i+1})."""
+        for down in reversed(self.down):  # z_L -> z_{L-1} -> ... -> z_1
+            z = _gaussian_head(down(z)).mu
+        return self.decode(z, y)
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,

@@ -56,6 +56,8 @@ class VAE(nn.Module):
     """encode(x) -> q(z|x); reparameterize(q) -> z; decode(z) -> p(x|z); forward(x) -> VAEOutput."""
 
     conditional = False  # whether the labels y change what the model does
+    gaussian_posterior = True  # whether encode() is a real Gaussian (not a point mass dressed as one)
+    hierarchical = False  # whether encode() gives the top of several latent layers
 
     def __init__(self, config: VAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__()
@@ -100,6 +102,11 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None):
         """p(x|z) for z of shape (*lead, D); the distribution's batch shape is `lead`."""
         return self.likelihood(self.decoder(z))
+
+    def decode_code(self, z: torch.Tensor, y: torch.Tensor | None = None):
+        """p(x|z) for a code z in the space `encode` returns (what interpolations, traversals and
+        `vaekit.decode` move through). Here that is `decode`; a hierarchy differs."""
+        return self.decode(z, y)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
         q = self.encode(x, y)

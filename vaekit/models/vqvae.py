@@ -106,6 +106,7 @@ class VQVAE(VAE):
     """A VAE with a vector-quantised, EMA-updated codebook and a learned autoregressive code prior."""
 
     ignores = frozenset({"free_bits", "beta"})  # the loss has no KL term to weight
+    gaussian_posterior = False  # encode() dresses the point mass on the codes as a narrow Gaussian
 
     def __init__(self, config: VQVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         for key in ("codebook_size", "code_dim", "dead_after", "prior_hidden"):

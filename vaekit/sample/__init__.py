@@ -1,7 +1,7 @@
 """Sampling and the image grids that show it."""
 
 from vaekit.sample.grid import grid_array, save_grid
-from vaekit.sample.ops import decode, encode, interpolate, reconstruct, sample
+from vaekit.sample.ops import decode, encode, interpolate, reconstruct, sample, traverse
 from vaekit.sample.samplers import GMMSampler, PriorSampler
 
-__all__ = ["GMMSampler", "PriorSampler", "decode", "encode", "grid_array", "interpolate", "reconstruct", "sample", "save_grid"]
+__all__ = ["GMMSampler", "PriorSampler", "decode", "encode", "grid_array", "interpolate", "reconstruct", "sample", "save_grid", "traverse"]

@@ -1,0 +1,345 @@
+"""Running a leaderboard: the budget, one Entry per config, training (or reusing, or resuming) and
+evaluating each entry, and the `leaderboard` function that ranks them and writes the tables."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from vaekit import run as rundir
+from vaekit.config import Config, dump_config, load_config
+from vaekit.errors import ConfigError, OutputError, TrainingError, VaekitError
+from vaekit.evaluate import active_units, elbo_stats, evaluate, posterior_moments
+from vaekit.evaluate import runner as eval_runner
+from vaekit.leaderboard.tables import (
+    _HEADERS,
+    RANK_COLUMNS,
+    _higher,
+    _sample_png,
+    rank,
+    write_leaderboard,
+)
+from vaekit.registry import suggest
+from vaekit.train.loop import train
+
+# A time budget stops on train.max_minutes; the epoch cap only has to be out of reach. A cosine
+# schedule spans the cap, so under a time budget it stays at train.lr (see docs/leaderboard.md).
+TIME_BUDGET_EPOCHS = 1_000_000
+# Figures of evaluate's base result that have a column of their own, or are bookkeeping.
+_BASE_KEYS = {"split", "num_examples", "importance_samples", "elbo", "elbo_stderr", "recon", "kl", "nll",
+              "nll_stderr", "nll_nats_per_dim", "nll_bits_per_dim", "active_units", "latent_dim", "num_dims",
+              "seconds", "metrics", "kl_per_dim", "collapse_warning"}
+
+_BUDGET = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)\s*", re.IGNORECASE)
+_UNITS = {**dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1 / 60),
+          **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 1.0),
+          **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 60.0)}
+_EPOCHS = {"ep", "eps", "epoch", "epochs"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every entry trains for: `minutes` of training time or a number of `epochs`."""
+
+    minutes: float | None = None
+    epochs: int | None = None
+
+    def overrides(self) -> list[str]:
+        """The dotted overrides that impose the budget on a config."""
+        if self.epochs is not None:  # exactly this many epochs: drop any time budget of the config
+            return [f"train.epochs={self.epochs}", "train.max_minutes=0"]
+        return [f"train.max_minutes={self.minutes!r}", f"train.epochs={TIME_BUDGET_EPOCHS}"]
+
+    def __str__(self) -> str:
+        if self.epochs is not None:
+            return f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        return f"{self.minutes:g} min"
+
+
+def parse_budget(text: str) -> Budget:
+    """A budget from text: a time such as '90s', '10m' or '1.5h', or epochs such as '20ep' or
+    '20 epochs'. Anything else is a ConfigError that shows those examples."""
+    match = _BUDGET.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match and unit in _EPOCHS and match.group(1).isdigit() and int(match.group(1)) > 0:
+        return Budget(epochs=int(match.group(1)))
+    if match and unit in _UNITS and float(match.group(1)) > 0:
+        return Budget(minutes=float(match.group(1)) * _UNITS[unit])
+    raise ConfigError(f"budget '{text}' is not understood; give a time such as 90s, 10m or 1.5h, "
+                      "or a whole number of epochs such as 20ep or '20 epochs'")
+
+
+@dataclass
+class Entry:
+    """One config's row: how it trained, what it measured, and where it ranks."""
+
+    name: str  # the run directory's name, OUT/<name>
+    config: str  # the config file
+    run_dir: Path
+    status: str = "pending"  # trained, resumed, reused; or failed, diverged
+    error: str | None = None  # why it failed (one line), or why some figures are missing
+    family: str | None = None
+    params: int | None = None
+    epochs: int | None = None
+    minutes: float | None = None  # training time, validation and checkpoints aside
+    images_per_sec: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # the test-split evaluation
+    rank: int | None = None  # None: failed, or no value to rank by
+    test_split: str | None = None  # a fingerprint of the test split the entry was evaluated on
+    samples: bytes | None = field(default=None, repr=False)  # a PNG sample grid (image data)
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "diverged")
+
+    def value(self, column: str) -> float | None:
+        """A numeric column's value, None where it is missing or not finite."""
+        if column in ("params", "epochs", "minutes", "images_per_sec"):
+            v = getattr(self, column)
+        else:
+            v = self.metrics.get("nll_bits_per_dim" if column == "bits_per_dim" else column)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return None
+        return v
+
+    def extras(self) -> dict[str, float]:
+        """Figures beyond evaluate's base ones (from its metric groups), nested keys dotted."""
+        return {k: v for k, v in _flatten(self.metrics).items() if k.split(".")[0] not in _BASE_KEYS}
+
+
+def default_out(data: str | None) -> Path:
+    """Where a leaderboard goes unless told: runs/leaderboard-DATA (runs/leaderboard without --data)."""
+    return Path("runs") / (f"leaderboard-{data}" if data else "leaderboard")
+
+
+def leaderboard(configs: Sequence[str | Path], *, budget: str | Budget, data: str | None = None,
+                out: str | Path | None = None, seed: int = 0, importance_samples: int = 500,
+                metrics: Sequence[str] | None = None, overrides: Sequence[str] = (), rank_by: str = "nll",
+                better: Literal["lower", "higher"] | None = None, samples: int = 36,
+                log: Callable[[str], None] | None = None) -> list[Entry]:
+    """Train each config under the same `budget` and `seed` (on data set `data`, when given),
+    evaluate each on the test split with K = `importance_samples`, rank the entries by `rank_by`
+    and write leaderboard.md, .csv and .html into `out`. Returns the entries, ranked.
+
+    `overrides` (dotted, as for `vaekit train`) apply to every config, after the budget, data
+    and seed. `better` says which way `rank_by` improves (default: lower, except for elbo, recon,
+    active_units and images_per_sec). `metrics` names metric groups for `evaluate`.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if not configs:
+        raise ConfigError("a leaderboard needs at least one config")
+    budget = parse_budget(budget) if isinstance(budget, str) else budget
+    if importance_samples < 1:
+        raise ConfigError(f"importance samples must be at least 1, got {importance_samples}")
+    if samples < 0:
+        raise ConfigError(f"samples per grid must be at least 0 (0 = no grids), got {samples}")
+    if better not in (None, "lower", "higher"):
+        raise ConfigError(f"better must be 'lower' or 'higher', got {better!r}")
+    groups = _groups(metrics)
+    out = Path(out) if out is not None else default_out(data)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create '{out}' ({e.strerror}); choose another --out") from None
+    common = [*budget.overrides(), *([f"data.name={data}"] if data else []), f"train.seed={seed}", *overrides]
+
+    entries = []
+    for i, (path, name) in enumerate(zip(configs, _names(configs)), 1):
+        entry = Entry(name=name, config=str(path), run_dir=out / name)
+        log(f"leaderboard {i}/{len(configs)}: {name} ({path})")
+        try:
+            _run_entry(entry, load_config(path, common), importance_samples, groups, samples, log)
+        except TrainingError as e:
+            entry.status, entry.error = "diverged", _one_line(e)
+        except Exception as e:  # noqa: BLE001  (one entry's failure, bugs included, must not stop the rest)
+            entry.status, entry.error = "failed", _one_line(e)
+        if entry.failed:
+            log(f"leaderboard: {name} {entry.status}: {entry.error}")
+        entries.append(entry)
+
+    # Metric groups add columns, so an unknown column shows only now; a re-run with another
+    # --rank-by costs nothing, since it reuses every run and its evaluation.
+    columns = [*RANK_COLUMNS, *(c for e in entries for c in e.extras())]
+    if rank_by not in columns and any(not e.failed for e in entries):
+        raise ConfigError(f"cannot rank by '{rank_by}': no entry has that column{suggest(rank_by, columns)}; "
+                          "run again with another --rank-by (the runs are kept and reused)")
+    ranked = rank(entries, rank_by, better)
+    higher = _higher(rank_by, better)
+    context = (f"Data {data or 'as each config says'}, budget {budget}, seed {seed}; test split, "
+               f"K = {importance_samples} importance samples; ranked by {_HEADERS.get(rank_by, rank_by)}, "
+               f"{'higher' if higher else 'lower'} is better.")
+    write_leaderboard(ranked, out, context)
+    return ranked
+
+
+def _groups(metrics: Sequence[str] | None) -> list[str] | None:
+    """The metric groups to ask `evaluate` for: its defaults (the likelihood and latent figures of
+    the columns) plus `metrics`, checked; None for an evaluate without groups."""
+    if "metrics" not in inspect.signature(eval_runner.evaluate).parameters:
+        if metrics:
+            raise ConfigError("metric groups need vaekit.evaluate(..., metrics=...), which this version lacks")
+        return None
+    defaults = getattr(eval_runner, "DEFAULT_METRICS", ("likelihood", "latent"))
+    groups = list(dict.fromkeys([*defaults, *(metrics or ())]))
+    check = getattr(eval_runner, "metric_groups", None)
+    return check(groups) if check is not None else groups
+
+
+def _run_entry(entry: Entry, config: Config, k: int, groups: list[str] | None, n_samples: int,
+               log: Callable[[str], None]) -> None:
+    entry.family = config.model.name
+    state = _run_state(entry.run_dir, config)
+    if state == "complete":
+        entry.status = "reused"
+        log(f"leaderboard: {entry.name} is complete in {entry.run_dir}; not retrained")
+        run = rundir.load_run(entry.run_dir, device=config.train.device)
+    else:
+        # A run of another config in the directory (a changed budget, say) is replaced, and so are
+        # the weights of a run killed before it saved its first training state.
+        run = train(config, entry.run_dir, resume=state == "interrupted", overwrite=state != "interrupted",
+                    log=lambda msg: log(f"[{entry.name}] {msg}"))
+        entry.status = "resumed" if state == "interrupted" else "trained"
+
+    summary = run.summary()
+    entry.params, entry.epochs = summary.get("num_params"), summary.get("epoch")
+    entry.minutes = summary["elapsed"] / 60 if "elapsed" in summary else None
+    entry.images_per_sec = _throughput(run.metrics())
+    test = run.dataset().test
+    entry.test_split = _fingerprint(test.x, test.y)
+    stored = _stored_eval(entry.run_dir, k, len(test), groups)
+    entry.metrics = stored if stored is not None else _measure(run, k, groups, entry, log)
+    if n_samples > 0 and len(run.data_shape) == 3:
+        entry.samples = _sample_png(run.model, n_samples, config.train.seed)
+
+
+def _run_state(run_dir: Path, config: Config) -> str:
+    """'complete' (same config, finished), 'interrupted' (same config, a state to resume),
+    'other' (a run of another config), or 'new'."""
+    if not (run_dir / rundir.CONFIG).is_file():
+        return "new"
+    try:
+        same = dump_config(rundir.read_config(run_dir)) == dump_config(config)
+    except VaekitError:
+        return "other"
+    if not same:
+        return "other"
+    try:
+        summary = json.loads((run_dir / rundir.SUMMARY).read_text())
+    except (OSError, ValueError):
+        summary = {}
+    if summary.get("status") == "complete" and (run_dir / rundir.WEIGHTS).is_file():
+        return "complete"
+    return "interrupted" if (run_dir / rundir.STATE).is_file() else "new"
+
+
+def _stored_eval(run_dir: Path, k: int, num_examples: int, groups: list[str] | None) -> dict | None:
+    """eval_test.json if it measured the current weights on the whole test split with K samples."""
+    path, weights = run_dir / "eval_test.json", run_dir / rundir.WEIGHTS
+    if not path.is_file() or path.stat().st_mtime < weights.stat().st_mtime:
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except ValueError:
+        return None
+    if (stored.get("split"), stored.get("importance_samples"), stored.get("num_examples")) != ("test", k, num_examples):
+        return None  # another K, or a --limit subset
+    if groups is not None and not set(groups) <= set(stored.get("metrics") or ()):
+        return None  # it lacks a metric group asked for
+    return stored
+
+
+def _measure(run: rundir.Run, k: int, groups: list[str] | None, entry: Entry,
+             log: Callable[[str], None]) -> dict[str, Any]:
+    """evaluate's figures; for a family it cannot bound the likelihood of, what can be measured."""
+    kwargs = {} if groups is None else {"metrics": groups}
+    try:
+        return evaluate(run, "test", k, seed=0, **kwargs)
+    except VaekitError:
+        raise
+    except Exception as e:  # noqa: BLE001  (a family without a likelihood bound: measure what can be)
+        notes = [f"no NLL: {_one_line(e)}"]
+        log(f"leaderboard: {entry.name}: {notes[0]}; measuring what can be measured")
+    test, batch = run.dataset().test, run.config.train.eval_batch_size
+    others = [g for g in groups or () if g != "likelihood"]
+    attempts: list[tuple[str, Callable[[], dict]]] = [
+        ("ELBO", lambda: elbo_stats(run.model, test.x, batch, seed=0, y=test.y))]
+    if others:  # every group but the likelihood one, not written: eval_test.json is for whole results
+        attempts.append(("other metrics", lambda: evaluate(run, "test", k, seed=0, write=False, metrics=others)))
+    else:
+        attempts.append(("active units", lambda: _active_units(run, test.x, test.y)))
+    result: dict[str, Any] = {"split": "test", "num_examples": len(test)}
+    for what, measure in attempts:
+        try:
+            result.update(measure())
+        except Exception as e:  # noqa: BLE001
+            notes.append(f"no {what}: {_one_line(e)}")
+    entry.error = "; ".join(notes)
+    return result
+
+
+def _active_units(run: rundir.Run, x: torch.Tensor, y: torch.Tensor | None) -> dict[str, int]:
+    mu, _ = posterior_moments(run.model, x, run.config.train.eval_batch_size, y)
+    count, _ = active_units(mu, run.config.eval.active_units_threshold)
+    return {"active_units": count, "latent_dim": int(mu.shape[1])}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _names(configs: Sequence[str | Path]) -> list[str]:
+    """Each config's stem; a stem seen before gets -2, -3, ... so every entry has its own directory."""
+    names: list[str] = []
+    for path in configs:
+        stem = Path(path).stem or "config"
+        name, n = stem, 2
+        while name in names:
+            name, n = f"{stem}-{n}", n + 1
+        names.append(name)
+    return names
+
+
+def _one_line(e: BaseException) -> str:
+    lines = str(e).strip().splitlines()
+    msg = lines[0] if lines else ""
+    if isinstance(e, VaekitError):
+        return msg or type(e).__name__
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__  # a bug: name its type
+
+
+def _throughput(metrics: list[dict]) -> float | None:
+    """Images per second of training over all epochs: images seen / training seconds."""
+    images = seconds = 0.0
+    previous = 0.0
+    for record in metrics:
+        dt = record.get("time", 0.0) - previous  # `time` is cumulative training time
+        previous = record.get("time", previous)
+        images += record.get("images_per_sec", 0.0) * dt
+        seconds += dt
+    return images / seconds if seconds > 0 else None
+
+
+def _fingerprint(x: torch.Tensor, y: torch.Tensor | None) -> str:
+    h = hashlib.sha1(x.detach().cpu().contiguous().numpy().tobytes())
+    if y is not None:
+        h.update(y.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = v
+    return out
