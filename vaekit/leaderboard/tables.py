@@ -61,7 +61,10 @@ def _columns(entries: Sequence[Entry]) -> list[str]:
 
 
 # Columns of the CSV that Markdown and HTML fold into others (NLL ± stderr, status: error) or leave out.
-_CSV_ONLY = {"nll_stderr", "recon", "latent_dim", "error", "config", "run_dir"}
+_CSV_ONLY = {"nll_stderr", "recon", "latent_dim", "error", "config", "run_dir",
+             # settings and references of the quality group, the same for every entry: not results
+             "num_samples", "num_real", "sample_temperature", "precision_recall_k", "classifier_features",
+             "classifier_accuracy", "fd_classifier_reference", "diversity_real"}
 
 
 def _raw(entry: Entry, column: str) -> Any:
