@@ -15,8 +15,7 @@ import json
 from pathlib import Path
 
 import vaekit
-from common import ROOT, default_data_dir, write_section
-from vaekit.config import dump_config
+from common import ROOT, default_data_dir, train_or_load, write_section
 
 TARGET = 89.5
 
@@ -27,20 +26,13 @@ def main() -> None:
     ap.add_argument("--out", default=str(ROOT / "runs" / "bench-binarized-mnist"))
     ap.add_argument("--data-dir", default=default_data_dir())
     ap.add_argument("-k", "--importance-samples", type=int, default=5000)
+    ap.add_argument("--retrain", action="store_true", help="replace a run of another config in --out")
     args = ap.parse_args()
     overrides = ["train.progress=false", "train.device=cpu"]
     if args.data_dir:
         overrides.append(f"data.data_dir={args.data_dir}")
     config = vaekit.load_config(args.config, overrides)
-    out = Path(args.out)
-    summary_path = out / "summary.json"
-    same = (out / "config.yaml").is_file() and (out / "config.yaml").read_text() == dump_config(config)
-    if same and summary_path.is_file() and json.loads(summary_path.read_text()).get("status") == "complete":
-        print(f"evaluating the finished run in {out}")
-        run = vaekit.load_run(out)
-    else:
-        resume = same and (out / "train_state.pt").is_file()
-        run = vaekit.train(config, out, resume=resume, overwrite=not resume)
+    run = train_or_load(config, Path(args.out), args.retrain)
     summary = run.summary()
     result = vaekit.evaluate(run, "test", args.importance_samples)
     val = max(run.metrics(), key=lambda m: m["val_elbo"])
