@@ -285,9 +285,31 @@ def test_early_stopping_records_its_reason(tmp_path, tiny_data, tiny_config):
     assert len(run.metrics()) == 3
 
 
-def test_time_budget_stops_after_the_epoch_that_spends_it(tmp_path, tiny_data, tiny_config):
+def test_time_budget_stops_before_an_epoch_that_would_overrun_it(tmp_path, tiny_data, tiny_config):
     run = fit(tiny_config("train.epochs=20", "train.max_minutes=1.0e-9"), tmp_path / "run", tiny_data)
     assert run.summary()["stop_reason"] == "time_budget" and len(run.metrics()) == 1
+
+
+class FiveSecondEpochs:
+    """A clock for the loop in which every epoch's training pass takes exactly 5 s: the loop reads
+    it at the start and the end of each pass (and for the progress bar every 20 steps, which these
+    few steps never reach)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 5.0
+        return self.now
+
+
+def test_time_budget_is_a_ceiling_the_run_never_passes(tmp_path, tiny_data, tiny_config, monkeypatch):
+    monkeypatch.setattr(loop, "time", FiveSecondEpochs())
+    run = fit(tiny_config("train.epochs=20", f"train.max_minutes={17.5 / 60}", "train.progress=false"),
+              tmp_path / "run", tiny_data)
+    # Epochs end at 5, 10, 15 s; a fourth would end at 20 s > 17.5 s, so it never starts.
+    assert run.summary()["stop_reason"] == "time_budget" and len(run.metrics()) == 3
+    assert run.summary()["elapsed"] == 15.0
 
 
 # ----------------------------------------------------------------------------- output directory

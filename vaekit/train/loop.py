@@ -220,7 +220,9 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
         if tc.patience and counters.epochs_since_best >= tc.patience:
             stop_reason = "early_stopping"
             break
-        if tc.max_minutes and counters.elapsed >= 60 * tc.max_minutes:
+        # Stop before an epoch that, as long as this one, would overrun the budget: a budget is a
+        # ceiling, not a point to pass by up to an epoch.
+        if tc.max_minutes and counters.elapsed + train_time > 60 * tc.max_minutes:
             stop_reason = "time_budget"
             break
 
