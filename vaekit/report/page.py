@@ -25,7 +25,7 @@ from vaekit.evaluate.latents import kl_per_dim
 from vaekit.report import pictures as pic
 from vaekit.report.svg import bar_chart, line_chart, scatter
 from vaekit.run import Run, load_run
-from vaekit.sample.ops import encode
+from vaekit.sample.ops import encode, gaussian_posterior
 from vaekit.train.checkpoint import write_text
 
 REPORT = "report.html"
@@ -202,7 +202,7 @@ def _pictures(run: Run, sub, split: str, num_classes: int | None, seed: int) -> 
                    f"{len(images)} draws from the prior, decoded to the likelihood's mean (seed {seed}).{cond}"))]
     # A point-mass posterior (VQ-VAE) reconstructs from its quantised codes but interpolates
     # between the encoder outputs themselves, as `vaekit interpolate` does.
-    gaussian = pic.has_gaussian_posterior(model)
+    gaussian = gaussian_posterior(model)
     n = min(16, len(x))
     pairs = pic.reconstruction_pairs(model, x[:n], None if y is None else y[:n])
     how = "the likelihood's mean at the posterior mean" if gaussian else "decoded from its quantised codes"
@@ -223,7 +223,7 @@ def _pictures(run: Run, sub, split: str, num_classes: int | None, seed: int) -> 
 
 def _traversals(run: Run, x: torch.Tensor, y: torch.Tensor | None) -> str:
     model = run.model
-    if not pic.has_gaussian_posterior(model):
+    if not gaussian_posterior(model):
         return _note(f"Not drawn: the {run.config.model.name} posterior is a point mass on its codes, not a Gaussian, "
                      "so it has no standard deviations to step through.")
     if len(x) == 0:
@@ -249,7 +249,7 @@ def _latents(run: Run, sub, split: str, map_method: str, seed: int) -> list[Sect
     mu, logvar = encode(model, sub.x, y=sub.y)
     coords, axes = pic.latent_map(mu.numpy(), map_method, seed)
     labels = None if sub.y is None else sub.y.tolist()
-    point_mass = not pic.has_gaussian_posterior(model)
+    point_mass = not gaussian_posterior(model)
     what = "encoder outputs z_e (before quantisation)" if point_mass else "posterior means"
     coloured = "coloured by label" if labels is not None else "(the split has no labels, so one colour)"
     axis = {"pca": "principal component", "tsne": "t-SNE axis"}[map_method]

@@ -21,7 +21,6 @@ from vaekit.data.base import Split
 from vaekit.errors import ConfigError
 from vaekit.sample.grid import grid_array
 from vaekit.sample.ops import (
-    _gaussian_posterior,
     interpolate,
     reconstruct,
     sample,
@@ -136,7 +135,3 @@ def latent_map(mu: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.n
         return coords, f"t-SNE (perplexity {perplexity:.0f})"
     raise ConfigError(f"unknown latent map '{method}'; choose pca or tsne")
 
-
-def has_gaussian_posterior(model: nn.Module) -> bool:
-    """Whether the model's encoder gives a Gaussian posterior (not so for the VQ-VAE)."""
-    return _gaussian_posterior(model)

@@ -85,7 +85,7 @@ def decode(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> 
 # ----------------------------------------------------------------------------- traversals
 
 
-def _gaussian_posterior(model: nn.Module) -> bool:
+def gaussian_posterior(model: nn.Module) -> bool:
     """Whether `encode` gives a real Gaussian posterior, with standard deviations and per-dimension
     KLs that mean something (the VQ-VAE's is a point mass on its codes)."""
     return bool(getattr(model, "gaussian_posterior", True))
@@ -118,7 +118,7 @@ def traverse(model: nn.Module, x: torch.Tensor, dim: int,
     """
     if units not in ("prior", "posterior"):
         raise ValueError(f"units must be 'prior' or 'posterior', got {units!r}")
-    if not _gaussian_posterior(model):
+    if not gaussian_posterior(model):
         raise ConfigError(f"model '{model.config.name}' has no Gaussian posterior (its codes are a point mass), "
                           "so there are no standard deviations to traverse in")
     device = next(model.parameters()).device
