@@ -41,7 +41,7 @@ FAMILIES = {
                    "87.10 (IWAE paper), 86.82 (pythae)"),
     "vampprior": Family("VAE with VampPrior", "configs/families/vampprior.yaml", 86.5,
                         "85.57 (VampPrior paper), 85.79 (pythae)"),
-    "hvae_vampprior": Family("two-layer hierarchical VAE with VampPrior", "configs/families/hvae_vampprior.yaml",
+    "hvae_vampprior": Family("two-layer hierarchical VAE (HVAE) with VampPrior", "configs/families/hvae_vampprior.yaml",
                              85.0, "83.19 (VampPrior paper)"),
 }
 RESULT = "bench_result.json"

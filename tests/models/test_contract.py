@@ -33,6 +33,7 @@ B, S = 6, 7
 TINY_MODELS: dict[str, dict] = {
     "vae": {}, "cvae": {}, "iwae": {"k": 3}, "betatcvae": {}, "capacity_vae": {"capacity_steps": 10},
     "infovae": {"lam": 10.0}, "wae": {}, "ladder": {"lower_dims": [4], "hidden": 16},
+    "hvae": {"lower_dims": [4], "hidden": 16},
     # code_dim 1: the contract expects z and the posterior mean to be latent_dim wide.
     "vqvae": {"codebook_size": 5, "code_dim": 1, "prior_hidden": 8},
     "vaegan": {"disc_features": 8},

@@ -19,6 +19,14 @@ class DiagonalGaussian:
         self.mu = mu
         self.logvar = logvar
 
+    @classmethod
+    def from_params(cls, h: torch.Tensor, logvar_min: float = -8.0, logvar_max: float = 8.0) -> DiagonalGaussian:
+        """The Gaussian whose (mu, log sigma^2) are the two halves of a network's last dimension,
+        in float32, with the log-variance clamped so that no layer's variance can collapse or
+        explode in the first steps."""
+        mu, logvar = h.float().chunk(2, dim=-1)
+        return cls(mu, logvar.clamp(logvar_min, logvar_max))
+
     @property
     def std(self) -> torch.Tensor:
         return torch.exp(0.5 * self.logvar)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from torch import nn
 
 from vaekit.config import ModelConfig
-from vaekit.models import btcvae, cvae, infovae, iwae, ladder, vae, vaegan, vqvae  # noqa: F401  (registers the models)
+from vaekit.models import btcvae, cvae, hvae, infovae, iwae, ladder, vae, vaegan, vqvae  # noqa: F401  (registers the models)
 from vaekit.models.btcvae import BetaTCVAE, BetaTCVAEConfig, CapacityVAE, CapacityVAEConfig
 from vaekit.models.cvae import CVAE, CVAEConfig
+from vaekit.models.hvae import HVAE, HVAEConfig
 from vaekit.models.infovae import WAE, InfoVAE, InfoVAEConfig, WAEConfig
 from vaekit.models.iwae import IWAE, IWAEConfig
 from vaekit.models.ladder import LadderConfig, LadderVAE
@@ -23,4 +24,4 @@ def build_model(config: ModelConfig, data_shape: tuple[int, ...], num_classes: i
     return MODELS.build(config, tuple(data_shape), num_classes=num_classes)
 
 
-__all__ = ["BetaTCVAE", "BetaTCVAEConfig", "CVAE", "CapacityVAE", "CapacityVAEConfig", "CVAEConfig", "IWAE", "IWAEConfig", "InfoVAE", "InfoVAEConfig", "LadderConfig", "LadderVAE", "WAE", "WAEConfig", "VAE", "VAEConfig", "VAEOutput", "VAEGAN", "VAEGANConfig", "VQVAE", "VQVAEConfig", "build_model"]
+__all__ = ["BetaTCVAE", "BetaTCVAEConfig", "CVAE", "CapacityVAE", "CapacityVAEConfig", "CVAEConfig", "HVAE", "HVAEConfig", "IWAE", "IWAEConfig", "InfoVAE", "InfoVAEConfig", "LadderConfig", "LadderVAE", "WAE", "WAEConfig", "VAE", "VAEConfig", "VAEOutput", "VAEGAN", "VAEGANConfig", "VQVAE", "VQVAEConfig", "build_model"]

@@ -43,11 +43,6 @@ def merge(q: DiagonalGaussian, p: DiagonalGaussian) -> DiagonalGaussian:
     return DiagonalGaussian((q.mu * prec_q + p.mu * prec_p) * var, torch.log(var))
 
 
-def _gaussian_head(h: torch.Tensor, clamp: float = 8.0) -> DiagonalGaussian:
-    mu, logvar = h.float().chunk(2, dim=-1)
-    return DiagonalGaussian(mu, logvar.clamp(-clamp, clamp))
-
-
 @MODELS.register("ladder", config=LadderConfig)
 class LadderVAE(VAE):
     """A hierarchy of Gaussian latent layers with top-down inference; KL reported per layer."""
@@ -76,10 +71,10 @@ class LadderVAE(VAE):
     def bottom_up(self, x: torch.Tensor) -> list[DiagonalGaussian]:
         """The bottom-up estimates N(mu^_i, sigma^_i), bottom first."""
         d = torch.nn.functional.elu(self.encoder(x))
-        out = [_gaussian_head(self.up_heads[0](d))]
+        out = [DiagonalGaussian.from_params(self.up_heads[0](d))]
         for block, head in zip(self.up, self.up_heads[1:]):
             d = block(d)
-            out.append(_gaussian_head(head(d)))
+            out.append(DiagonalGaussian.from_params(head(d)))
         return out
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
@@ -94,7 +89,7 @@ class LadderVAE(VAE):
         z = q_top.rsample(num_samples)
         zs, log_q, log_p, kls = [z], [q_top.log_prob(z)], [self.prior.log_prob(z)], [self.prior.kl(q_top, z)]
         for i in range(len(self.dims) - 2, -1, -1):
-            p_i = _gaussian_head(self.down[i](zs[0]))
+            p_i = DiagonalGaussian.from_params(self.down[i](zs[0]))
             q_i = merge(est[i], p_i)  # (B, d) estimates broadcast over the (S, B, d) samples
             z = q_i.rsample()
             zs.insert(0, z)
@@ -130,7 +125,7 @@ class LadderVAE(VAE):
         """p(x|z_L) for a top-layer code: the layers below follow the generative path at their
         means, p(z_i | z_{i+1})."""
         for down in reversed(self.down):  # z_L -> z_{L-1} -> ... -> z_1
-            z = _gaussian_head(down(z)).mu
+            z = DiagonalGaussian.from_params(down(z)).mu
         return self.decode(z, y)
 
     @torch.no_grad()
@@ -138,7 +133,7 @@ class LadderVAE(VAE):
                y: torch.Tensor | None = None) -> torch.Tensor:
         z = self.prior.sample(n, temperature, generator)
         for i in range(len(self.dims) - 2, -1, -1):
-            p_i = _gaussian_head(self.down[i](z))
+            p_i = DiagonalGaussian.from_params(self.down[i](z))
             eps = torch.randn(p_i.mu.shape, device=z.device, generator=generator)
             z = p_i.mu + temperature * p_i.std * eps
         return self.decode(z).mean
@@ -149,5 +144,5 @@ class LadderVAE(VAE):
         est = self.bottom_up(x)
         z = est[-1].mu
         for i in range(len(self.dims) - 2, -1, -1):
-            z = merge(est[i], _gaussian_head(self.down[i](z))).mu
+            z = merge(est[i], DiagonalGaussian.from_params(self.down[i](z))).mu
         return self.decode(z).mean

@@ -37,17 +37,21 @@ class Gated(nn.Module):
         return h * torch.sigmoid(g)
 
 
+def hidden_layer(d_in: int, d_out: int, act: str, gated: bool = False) -> nn.Module:
+    """One hidden layer: gated, or linear + activation."""
+    return Gated(d_in, d_out) if gated else nn.Sequential(nn.Linear(d_in, d_out), activation(act))
+
+
 def mlp(sizes: list[int], act: str, gated: bool = False) -> nn.Sequential:
     """Layers through `sizes`: hidden ones are linear + activation (or gated), the last is linear."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        last = i == len(sizes) - 2
-        if gated and not last:
+        if i == len(sizes) - 2:
+            layers.append(nn.Linear(a, b))
+        elif gated:
             layers.append(Gated(a, b))
         else:
-            layers.append(nn.Linear(a, b))
-            if not last:
-                layers.append(activation(act))
+            layers.extend([nn.Linear(a, b), activation(act)])
     return nn.Sequential(*layers)
 
 
