@@ -213,6 +213,21 @@ def cmd_leaderboard(args: argparse.Namespace, overrides: list[str]) -> None:
         print(out / name)
 
 
+def cmd_oneclass(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.evaluate.oneclass import FILES, one_class
+
+    overrides = _common(args, overrides)
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    out = Path(args.out) if args.out else Path("runs") / f"oneclass-{args.data or Path(args.config).stem}"
+    one_class(args.config, data=args.data, classes=args.classes, score=args.score,
+              importance_samples=args.importance_samples, budget=args.budget, seed=args.seed, out=out,
+              overrides=overrides)
+    print((out / FILES[0]).read_text())
+    for name in FILES:
+        print(out / name)
+
+
 def cmd_report(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.report import make_report
 
@@ -309,6 +324,19 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--samples", type=int, default=36, help="samples per grid in the HTML page; 0 = none")
     b.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="train.device for every config")
     b.set_defaults(func=cmd_leaderboard)
+
+    o = sub.add_parser("oneclass", help="the one-class anomaly protocol: train on each class alone, AUROC on the whole test split")
+    o.add_argument("config", help="YAML config of the model")
+    o.add_argument("--data", default=None, help="a labelled data set (data.name); default: the config's own")
+    o.add_argument("--classes", type=int, nargs="+", default=None, help="the normal classes to run (default: every label)")
+    o.add_argument("--score", choices=["elbo", "nll"], default="elbo", help="negative ELBO, or importance-sampled NLL")
+    o.add_argument("-k", "--importance-samples", type=int, default=100, help="K for --score nll")
+    o.add_argument("--budget", default=None, help="the same budget for every class: a time (90s, 10m) or epochs (20ep)")
+    o.add_argument("--seed", type=int, default=0, help="train.seed for every class")
+    o.add_argument("--out", help="output folder (default runs/oneclass-DATA)")
+    o.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
+    o.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="train.device for every class")
+    o.set_defaults(func=cmd_oneclass)
 
     m = run_cmd("embed", "write latent means and log-variances as .npy")
     m.add_argument("--split", choices=["train", "val", "test"], default="test")

@@ -114,7 +114,11 @@ class TrainConfig:
     grad_clip: float = 0.0  # max global gradient norm; 0 turns clipping off
     max_bad_steps: int = 20  # consecutive non-finite steps tolerated before training stops
     skip_grad_norm: float = 0.0  # skip steps whose gradient norm exceeds this (spikes); 0 = off
-    patience: int = 0  # epochs without a better validation ELBO before stopping; 0 = never
+    patience: int = 0  # epochs without a better validation score (see select_by) before stopping; 0 = never
+    # What picks the kept checkpoint on the validation split: "elbo", "objective" (the family's own
+    # training loss at the full beta), "last" (every epoch replaces the one before), or "auto":
+    # the family's choice (its `select_by`).
+    select_by: Literal["auto", "elbo", "objective", "last"] = "auto"
     ema_decay: float = 0.0  # EMA of the weights used for evaluation; 0 turns it off
     max_minutes: float = 0.0  # wall-clock budget; 0 = none
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -26,3 +26,13 @@ class OutputError(VaekitError, OSError):
 
 class TrainingError(VaekitError, RuntimeError):
     """Training cannot go on (for example, the loss stays non-finite)."""
+
+
+def one_line(e: BaseException) -> str:
+    """An error as one line for a table row or a log: a VaekitError's own message; anything else
+    (a bug) prefixed with its type, so that it reads as one."""
+    lines = str(e).strip().splitlines()
+    msg = lines[0] if lines else ""
+    if isinstance(e, VaekitError):
+        return msg or type(e).__name__
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__

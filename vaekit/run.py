@@ -25,8 +25,8 @@ import yaml
 from safetensors import safe_open
 from torch import nn
 
-from vaekit.config import Config, parse_config
-from vaekit.errors import CheckpointError, ConfigError
+from vaekit.config import Config, dump_config, parse_config
+from vaekit.errors import CheckpointError, ConfigError, VaekitError
 
 CONFIG = "config.yaml"
 WEIGHTS = "model.safetensors"
@@ -127,3 +127,25 @@ def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tu
     load_into(model, load_weights(weights), str(run_dir))
     model.to(dev).eval()
     return Run(run_dir, config, model, data_shape, dev, dataset)
+
+
+def run_state(run_dir: str | Path, config: Config) -> str:
+    """What `run_dir` holds for `config`: 'complete' (same config, finished), 'interrupted' (same
+    config, a state to resume), 'other' (a run of another config), or 'new'. Whoever retrains
+    reuses a complete run, resumes an interrupted one and replaces any other."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG).is_file():
+        return "new"
+    try:
+        same = dump_config(read_config(run_dir)) == dump_config(config)
+    except VaekitError:
+        return "other"
+    if not same:
+        return "other"
+    try:
+        summary = json.loads((run_dir / SUMMARY).read_text())
+    except (OSError, ValueError):
+        summary = {}
+    if summary.get("status") == "complete" and (run_dir / WEIGHTS).is_file():
+        return "complete"
+    return "interrupted" if (run_dir / STATE).is_file() else "new"

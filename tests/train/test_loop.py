@@ -19,6 +19,7 @@ from vaekit.config import parse_config
 from vaekit.data import Dataset, Split
 from vaekit.errors import CheckpointError, DataError, OutputError, TrainingError
 from vaekit.evaluate import elbo_stats
+from vaekit.evaluate.elbo import objective_stats
 from vaekit.models import build_model
 from vaekit.run import load_run
 from vaekit.train import checkpoint, loop
@@ -110,6 +111,36 @@ def test_saved_weights_are_the_best_epochs(tmp_path, tiny_data, tiny_config, ema
     raw = load_state(run.path / "train_state.pt")["model"]  # the optimised weights, never the EMA
     ema_differs = not all(torch.equal(raw[k], v) for k, v in load_weights(run.path / "model.safetensors").items())
     assert ema_differs == (ema > 0 or summary["best_epoch"] < 4)
+
+
+def test_families_not_trained_on_the_elbo_keep_the_epoch_with_their_best_validation_objective(tmp_path, tiny_data, tiny_config):
+    run = fit(tiny_config("model.name=infovae", "train.epochs=4"), tmp_path / "run", tiny_data)
+    summary, m = run.summary(), run.metrics()
+    objectives = [r["val_objective"] for r in m]
+    assert summary["selected_by"] == "objective"
+    assert summary["best_val"] == -min(objectives) and summary["best_epoch"] == objectives.index(min(objectives)) + 1
+    again = objective_stats(run.model, tiny_data.val.x, 64, y=tiny_data.val.y)
+    assert again == pytest.approx(min(objectives), rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("select_by, family", [("last", "vae"), ("elbo", "infovae"), ("auto", "vaegan")])
+def test_select_by_overrides_the_familys_choice(tmp_path, tiny_data, tiny_config, select_by, family):
+    # lr = 0 for the VAE: its validation ELBO never improves, yet "last" keeps the last epoch.
+    lr = "train.lr=0" if family == "vae" else "train.lr=0.001"
+    run = fit(tiny_config(f"model.name={family}", "train.epochs=3", f"train.select_by={select_by}", lr),
+              tmp_path / "run", tiny_data)
+    summary, m = run.summary(), run.metrics()
+    if select_by == "elbo":
+        vals = [r["val_elbo"] for r in m]
+        assert summary["selected_by"] == "elbo" and summary["best_epoch"] == vals.index(max(vals)) + 1
+        assert "val_objective" not in m[0]
+    else:  # the VAE-GAN's discriminator moves its metric: it keeps the last epoch by default
+        assert summary["selected_by"] == "last" and summary["best_epoch"] == 3
+
+
+def test_the_objective_of_a_vae_at_beta_one_is_its_negative_elbo(tiny_data, tiny_config):
+    model = build_model(tiny_config().model, tiny_data.shape)
+    assert objective_stats(model, tiny_data.val.x, 64) == pytest.approx(-elbo_stats(model, tiny_data.val.x, 64)["elbo"], rel=1e-6)
 
 
 def test_run_directory_files(tmp_path, tiny_data, tiny_config):

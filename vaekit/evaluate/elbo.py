@@ -46,3 +46,21 @@ def elbo_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 500, seed: i
     n = len(x)
     stats["elbo_stderr"] = float(terms["elbo"].std()) / math.sqrt(n) if n > 1 else 0.0
     return stats
+
+
+@torch.no_grad()
+def objective_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 500, seed: int | None = 0,
+                    y: torch.Tensor | None = None, beta: float = 1.0) -> float:
+    """The family's own training loss, `model.loss(x, y, beta=beta)`, averaged over `x` in eval
+    mode with fixed noise: what families not trained on the ELBO are judged by on held-out data."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    with seeded(seed, device):
+        for start in range(0, len(x), batch_size):
+            xb = x[start : start + batch_size].to(device, non_blocking=True)
+            yb = None if y is None else y[start : start + batch_size].to(device)
+            total += float(model.loss(xb, yb, beta=beta).loss) * len(xb)
+    model.train(was_training)
+    return total / len(x)

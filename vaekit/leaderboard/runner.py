@@ -17,8 +17,8 @@ from typing import Any, Literal
 import torch
 
 from vaekit import run as rundir
-from vaekit.config import Config, dump_config, load_config
-from vaekit.errors import ConfigError, OutputError, TrainingError, VaekitError
+from vaekit.config import Config, load_config
+from vaekit.errors import ConfigError, OutputError, TrainingError, VaekitError, one_line
 from vaekit.evaluate import active_units, elbo_stats, evaluate, posterior_moments
 from vaekit.evaluate import runner as eval_runner
 from vaekit.leaderboard.tables import (
@@ -160,9 +160,9 @@ def leaderboard(configs: Sequence[str | Path], *, budget: str | Budget, data: st
         try:
             _run_entry(entry, load_config(path, common), importance_samples, groups, samples, log)
         except TrainingError as e:
-            entry.status, entry.error = "diverged", _one_line(e)
+            entry.status, entry.error = "diverged", one_line(e)
         except Exception as e:  # noqa: BLE001  (one entry's failure, bugs included, must not stop the rest)
-            entry.status, entry.error = "failed", _one_line(e)
+            entry.status, entry.error = "failed", one_line(e)
         if entry.failed:
             log(f"leaderboard: {name} {entry.status}: {entry.error}")
         entries.append(entry)
@@ -198,7 +198,7 @@ def _groups(metrics: Sequence[str] | None) -> list[str] | None:
 def _run_entry(entry: Entry, config: Config, k: int, groups: list[str] | None, n_samples: int,
                log: Callable[[str], None]) -> None:
     entry.family = config.model.name
-    state = _run_state(entry.run_dir, config)
+    state = rundir.run_state(entry.run_dir, config)
     if state == "complete":
         entry.status = "reused"
         log(f"leaderboard: {entry.name} is complete in {entry.run_dir}; not retrained")
@@ -220,26 +220,6 @@ def _run_entry(entry: Entry, config: Config, k: int, groups: list[str] | None, n
     entry.metrics = stored if stored is not None else _measure(run, k, groups, entry, log)
     if n_samples > 0 and len(run.data_shape) == 3:
         entry.samples = _sample_png(run.model, n_samples, config.train.seed)
-
-
-def _run_state(run_dir: Path, config: Config) -> str:
-    """'complete' (same config, finished), 'interrupted' (same config, a state to resume),
-    'other' (a run of another config), or 'new'."""
-    if not (run_dir / rundir.CONFIG).is_file():
-        return "new"
-    try:
-        same = dump_config(rundir.read_config(run_dir)) == dump_config(config)
-    except VaekitError:
-        return "other"
-    if not same:
-        return "other"
-    try:
-        summary = json.loads((run_dir / rundir.SUMMARY).read_text())
-    except (OSError, ValueError):
-        summary = {}
-    if summary.get("status") == "complete" and (run_dir / rundir.WEIGHTS).is_file():
-        return "complete"
-    return "interrupted" if (run_dir / rundir.STATE).is_file() else "new"
 
 
 def _stored_eval(run_dir: Path, k: int, num_examples: int, groups: list[str] | None) -> dict | None:
@@ -267,7 +247,7 @@ def _measure(run: rundir.Run, k: int, groups: list[str] | None, entry: Entry,
     except VaekitError:
         raise
     except Exception as e:  # noqa: BLE001  (a family without a likelihood bound: measure what can be)
-        notes = [f"no NLL: {_one_line(e)}"]
+        notes = [f"no NLL: {one_line(e)}"]
         log(f"leaderboard: {entry.name}: {notes[0]}; measuring what can be measured")
     test, batch = run.dataset().test, run.config.train.eval_batch_size
     others = [g for g in groups or () if g != "likelihood"]
@@ -282,7 +262,7 @@ def _measure(run: rundir.Run, k: int, groups: list[str] | None, entry: Entry,
         try:
             result.update(measure())
         except Exception as e:  # noqa: BLE001
-            notes.append(f"no {what}: {_one_line(e)}")
+            notes.append(f"no {what}: {one_line(e)}")
     entry.error = "; ".join(notes)
     return result
 
@@ -306,14 +286,6 @@ def _names(configs: Sequence[str | Path]) -> list[str]:
             name, n = f"{stem}-{n}", n + 1
         names.append(name)
     return names
-
-
-def _one_line(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    msg = lines[0] if lines else ""
-    if isinstance(e, VaekitError):
-        return msg or type(e).__name__
-    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__  # a bug: name its type
 
 
 def _throughput(metrics: list[dict]) -> float | None:

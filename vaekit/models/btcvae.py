@@ -68,6 +68,7 @@ class BetaTCVAE(VAE):
     """A VAE whose KL is split into MI, TC and dimension-wise KL, each with its own weight."""
 
     ignores = frozenset({"free_bits"})  # objective settings this family has no use for
+    select_by = "objective"
 
     def __init__(self, config: BetaTCVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__(config, data_shape, num_classes)
@@ -106,6 +107,7 @@ class CapacityVAE(VAE):
     """The annealed-capacity beta-VAE: the KL is pulled towards a target that rises during training."""
 
     ignores = frozenset({"free_bits", "beta"})  # gamma and the capacity schedule replace them
+    select_by = "last"  # the loss pulls towards a capacity that rises: epochs are not comparable
 
     def __init__(self, config: CapacityVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__(config, data_shape, num_classes)

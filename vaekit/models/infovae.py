@@ -37,7 +37,7 @@ class InfoVAE(VAE):
     """A VAE whose KL is partly replaced by an MMD between the aggregate posterior and the prior."""
 
     ignores = frozenset({"free_bits"})  # objective settings this family has no use for
-
+    select_by = "objective"  # its ELBO can worsen as the MMD objective improves
     deterministic = False
 
     def __init__(self, config: InfoVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:

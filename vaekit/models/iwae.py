@@ -37,6 +37,7 @@ class IWAE(VAE):
     """A VAE trained on the K-sample importance-weighted bound."""
 
     ignores = frozenset({"free_bits"})  # objective settings this family has no use for
+    select_by = "objective"  # the K-sample bound, tighter than the ELBO it is not trained on
 
     def __init__(self, config: IWAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         if config.k < 1:
@@ -56,7 +57,7 @@ class IWAE(VAE):
         batch-mean; the metrics report the unweighted bound and ELBO."""
         q = self.encode(x, y)
         z = q.rsample(self.k)  # (K, B, D)
-        if self.estimator == "standard":
+        if self.estimator == "standard" or not torch.is_grad_enabled():  # DReG changes the gradient only
             log_px, log_ratio = self._log_terms(x, z, q, y)
             log_w = log_px + beta * log_ratio
             loss = -iwae_bound(log_w).mean()

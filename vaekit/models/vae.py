@@ -58,6 +58,9 @@ class VAE(nn.Module):
     conditional = False  # whether the labels y change what the model does
     gaussian_posterior = True  # whether encode() is a real Gaussian (not a point mass dressed as one)
     hierarchical = False  # whether encode() gives the top of several latent layers
+    # What keeps the best checkpoint when train.select_by is "auto": "elbo" for families trained
+    # on it, "objective" (the family's own validation loss) or "last" for the others.
+    select_by = "elbo"
 
     def __init__(self, config: VAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__()

@@ -64,6 +64,7 @@ class VAEGAN(VAE):
 
     ignores = frozenset({"free_bits"})  # objective settings this family has no use for
     real_label = 0.9  # one-sided label smoothing of the discriminator's real targets
+    select_by = "last"  # the learned metric moves with the discriminator: epochs are not comparable
 
     def __init__(self, config: VAEGANConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         if config.disc_features <= 0:

@@ -2,8 +2,9 @@
 
 Everything a step does is visible here: the beta and learning-rate schedules, bf16 autocast,
 gradient clipping, the guard that skips non-finite or spiking steps (and stops when they
-persist), the EMA update. Each epoch ends with the validation ELBO, early stopping, the best
-checkpoint and the training state, all written atomically. The loop knows nothing about the
+persist), the EMA update. Each epoch ends with the validation ELBO (and, for families not trained
+on it, their own validation objective), early stopping, the best checkpoint and the training
+state, all written atomically. The loop knows nothing about the
 model beyond `model.loss(x, y, beta=..., free_bits=...)`; extend it with callbacks.
 """
 
@@ -26,7 +27,7 @@ from vaekit import run as rundir
 from vaekit.config import Config, dump_config
 from vaekit.data import Dataset, load_dataset
 from vaekit.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
-from vaekit.evaluate.elbo import elbo_stats
+from vaekit.evaluate.elbo import elbo_stats, objective_stats
 from vaekit.models import build_model
 from vaekit.sample import sample, save_grid
 from vaekit.train import checkpoint
@@ -41,7 +42,7 @@ class Counters:
 
     epoch: int = 0  # completed epochs
     step: int = 0
-    best_val: float = -math.inf
+    best_val: float = -math.inf  # the best validation score: the ELBO, or minus the objective
     best_epoch: int = 0
     epochs_since_best: int = 0
     plateau_scale: float = 1.0
@@ -81,6 +82,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
         model.likelihood.validate(data.split(name).x, where)
 
     _check_objective(model, config.objective)
+    select_by = tc.select_by if tc.select_by != "auto" else getattr(model, "select_by", "elbo")
     if hasattr(model, "on_train_start"):  # families that need facts about the data (its size, say)
         model.on_train_start(data)
     # Families with parameters trained on an objective of their own (a discriminator, a prior over
@@ -182,14 +184,19 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
 
         with ema.applied() if ema is not None else contextlib.nullcontext():
             val = elbo_stats(model, data.val.x, tc.eval_batch_size, y=data.val.y)
-            if not math.isfinite(val["elbo"]):  # diverged: keep the last good weights and state
-                raise TrainingError(
-                    f"training stopped: the validation ELBO is {val['elbo']} after epoch {epoch}, the weights have "
-                    f"diverged; lower train.lr (now {tc.lr:g}) or set train.grad_clip; {_kept(out)}"
-                )
-            improved = val["elbo"] > counters.best_val
+            if select_by == "objective":
+                val["objective"] = objective_stats(model, data.val.x, tc.eval_batch_size, y=data.val.y,
+                                                   beta=config.objective.beta)
+            for key in ("elbo", "objective"):
+                if not math.isfinite(val.get(key, 0.0)):  # diverged: keep the last good weights and state
+                    raise TrainingError(
+                        f"training stopped: the validation {key.replace('elbo', 'ELBO')} is {val[key]} after epoch {epoch}, the weights have "
+                        f"diverged; lower train.lr (now {tc.lr:g}) or set train.grad_clip; {_kept(out)}"
+                    )
+            score = {"elbo": val["elbo"], "objective": -val.get("objective", 0.0), "last": float(epoch)}[select_by]
+            improved = score > counters.best_val
             if improved:
-                counters.best_val, counters.best_epoch, counters.epochs_since_best = val["elbo"], epoch, 0
+                counters.best_val, counters.best_epoch, counters.epochs_since_best = score, epoch, 0
                 checkpoint.save_weights(model, out / rundir.WEIGHTS, meta)
             else:
                 counters.epochs_since_best += 1
@@ -208,8 +215,9 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
         if config_pending:
             checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
             config_pending = False
+        shown = f"val elbo {val['elbo']:.2f}" + (f"  val objective {val['objective']:.2f}" if "objective" in val else "")
         log(f"epoch {epoch}/{tc.epochs}  train elbo {record.get('train_elbo', math.nan):.2f}  "
-            f"val elbo {val['elbo']:.2f}{' (best)' if improved else ''}  {record['images_per_sec']:.0f} img/s")
+            f"{shown}{' (best)' if improved and select_by != 'last' else ''}  {record['images_per_sec']:.0f} img/s")
         try:
             for cb in callbacks:
                 if hasattr(cb, "on_epoch_end"):
@@ -230,10 +238,13 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     if data.is_image and tc.sample_grid > 0:
         _sample_grid(result_run.model, tc.sample_grid, tc.seed, out / rundir.SAMPLES)
     summary = {"status": "complete", "stop_reason": stop_reason, **asdict(counters),
-               "num_params": sum(p.numel() for p in model.parameters()), "data": data.name,
+               "selected_by": select_by, "num_params": sum(p.numel() for p in model.parameters()), "data": data.name,
                "data_shape": list(data.shape)}
     checkpoint.write_json(out / rundir.SUMMARY, summary)
-    log(f"done ({stop_reason}): best val elbo {counters.best_val:.2f} at epoch {counters.best_epoch}; run in {out}")
+    kept = {"elbo": f"best val elbo {counters.best_val:.2f} at epoch {counters.best_epoch}",
+            "objective": f"best val objective {-counters.best_val:.2f} at epoch {counters.best_epoch}",
+            "last": f"kept the last epoch, {counters.best_epoch}"}[select_by]
+    log(f"done ({stop_reason}): {kept}; run in {out}")
     return result_run
 
 
