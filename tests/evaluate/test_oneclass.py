@@ -89,7 +89,8 @@ def test_the_nll_score_is_the_importance_sampled_one(two_classes):
     out, _ = two_classes
     (result,) = one_class(DIGITS, classes=[1], budget="8ep", out=out, overrides=QUICK, log=quiet, score="nll",
                           importance_samples=5)
-    stored = json.loads((out / "class-1" / "oneclass.json").read_text())
+    stored = json.loads((out / "class-1" / "oneclass_nll_k5.json").read_text())
+    assert (out / "class-1" / "oneclass_elbo.json").is_file()  # the other score's figures are kept
     assert stored["score"] == "nll" and stored["importance_samples"] == 5 and result.auroc == stored["auroc"]
 
 

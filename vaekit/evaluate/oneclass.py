@@ -28,8 +28,7 @@ from vaekit.evaluate.anomaly import anomaly_scores, auprc, auroc
 from vaekit.train.checkpoint import write_json, write_text
 from vaekit.train.loop import train
 
-RESULT = "oneclass.json"  # each class's figures, in its run directory and (all of them) in OUT
-FILES = ("oneclass.md", "oneclass.csv", RESULT)
+FILES = ("oneclass.md", "oneclass.csv", "oneclass.json")  # the table, in OUT
 
 
 @dataclass
@@ -129,14 +128,20 @@ def _run_class(result: ClassResult, config: Config, run_dir: Path, score: str, k
         stored = {"normal": result.normal, "score": score, "importance_samples": k if score == "nll" else None,
                   "num_examples": len(scores), "num_anomalies": int(anomalous.sum()),
                   "auroc": auroc(scores, anomalous), "auprc": auprc(scores, anomalous)}
-        write_json(run_dir / RESULT, stored)
+        write_json(run_dir / result_file(score, k), stored)
     result.auroc, result.auprc = stored["auroc"], stored["auprc"]
     result.num_examples, result.num_anomalies = stored["num_examples"], stored["num_anomalies"]
 
 
+def result_file(score: str, k: int) -> str:
+    """Where a class's run directory keeps its figures for one score, so that each score (and K)
+    is measured once and kept beside the others."""
+    return "oneclass_elbo.json" if score == "elbo" else f"oneclass_nll_k{k}.json"
+
+
 def _stored(run_dir: Path, score: str, k: int) -> dict | None:
     """The class's figures if they were measured on its current weights with this score and K."""
-    path = run_dir / RESULT
+    path = run_dir / result_file(score, k)
     if not path.is_file() or path.stat().st_mtime < (run_dir / rundir.WEIGHTS).stat().st_mtime:
         return None
     try:
