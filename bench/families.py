@@ -48,7 +48,15 @@ FAMILIES = {
     "vampprior": Family("VAE with VampPrior", "configs/families/vampprior.yaml", 86.5,
                         "85.57 (VampPrior paper), 85.79 (pythae)"),
     "hvae_vampprior": Family("two-layer hierarchical VAE (HVAE) with VampPrior", "configs/families/hvae_vampprior.yaml",
-                             85.0, "83.19 (VampPrior paper)"),
+                             85.0, "83.19 (VampPrior paper)",
+                             note="The first attempt, a Ladder VAE with a VampPrior "
+                                  "(`configs/families/ladder_vampprior.yaml`), reached a validation ELBO of only "
+                                  "-97.7 and was stopped. This row is the paper's structure (`model.name: hvae`). "
+                                  "At its kept epoch (59 of 99) the bottom layer z1 carried 1.9 nats of KL and "
+                                  "the top layer 23.1 (training averages), so z1 is nearly unused. After that "
+                                  "the model overfitted: by epoch 99 the train ELBO was -82.3 against -90.3 on "
+                                  "validation. The NLL is under the target by less than its standard error, so "
+                                  "the target is met by this estimate, not by a margin."),
 }
 RESULT = "bench_result.json"
 

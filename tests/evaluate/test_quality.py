@@ -11,12 +11,14 @@ import pytest
 import torch
 from sklearn.neighbors import NearestNeighbors
 
+from vaekit.data.load import is_binary
 from vaekit.errors import ConfigError
 from vaekit.evaluate import quality
 from vaekit.evaluate.quality import (
     diversity,
     frechet_distance,
     precision_recall,
+    reference_examples,
     sample_quality,
 )
 from vaekit.run import load_run
@@ -279,3 +281,23 @@ def test_the_evaluate_runner_has_a_quality_group(run, cache, monkeypatch):
         evaluate(run, "test", metrics=["latent"], inception_weights="w.pth", write=False)
     with pytest.raises(ConfigError, match="nowhere.pth' not found"):  # at once, before the slow groups
         evaluate(run, "test", metrics=["likelihood", "quality"], inception_weights="nowhere.pth", write=False)
+
+
+def test_the_floor_compares_like_with_like_under_dynamic_binarization(run, make_data, cache):
+    # Dynamic binarization keeps the training split grey; the floor's training examples must be
+    # binarized as the test split was, or the floor measures grey against binary.
+    grey = make_data(n_train=256, n_eval=64, dynamic=True)
+    assert not is_binary(grey.train.x) and is_binary(grey.test.x)
+    ref = reference_examples(grey, 64, seed=0, binary=True)
+    assert is_binary(ref) and ref.shape == (64, *grey.shape)
+    assert torch.equal(ref, reference_examples(grey, 64, seed=0, binary=True))
+    dyn_run = load_run(run.path, dataset=grey)
+    result = sample_quality(dyn_run, seed=0, cache_dir=cache)
+    from vaekit.evaluate.classifier import feature_extractor
+
+    extractor = feature_extractor(grey, cache, data_config=dyn_run.config.data)
+    expected = frechet_distance(extractor.features(grey.test.x), extractor.features(ref))
+    assert result["fd_classifier_reference"] == pytest.approx(expected, rel=1e-9)
+    unbinarized = reference_examples(grey, 64, seed=0, binary=False)  # the same examples, grey
+    assert torch.equal(ref, torch.bernoulli(unbinarized, generator=torch.Generator().manual_seed(0)))
+    assert frechet_distance(extractor.features(grey.test.x), extractor.features(unbinarized)) != pytest.approx(expected, rel=1e-3)

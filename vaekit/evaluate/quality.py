@@ -160,7 +160,7 @@ def sample_quality(run: Run, num_samples: int | None = None, seed: int = 0, ince
         real_f, fake_f = extractor.features(real.x, batch_size), extractor.features(fakes, batch_size)
         # The same distance between two sets of real examples: the floor that a perfect model
         # reaches with this many samples (the Fréchet distance is biased upwards at small N).
-        train_ref = limit_split(data.train, len(real), np.random.default_rng([seed, 1])).x
+        train_ref = reference_examples(data, len(real), seed, binary)
         precision, recall = precision_recall(real_f, fake_f, k)
         div, div_real = diversity(fake_f, pairs, rng), diversity(real_f, pairs, rng)
         result.update({
@@ -181,6 +181,16 @@ def sample_quality(run: Run, num_samples: int | None = None, seed: int = 0, ince
         result["fid_inception"] = frechet_distance(inception_features(net, real.x), inception_features(net, fakes))
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+def reference_examples(data, n: int, seed: int, binary: bool) -> torch.Tensor:
+    """n training examples (a seeded subset) to set the Fréchet distance's floor against the split,
+    drawn as the split was: binarized, seeded, when the split is binary and the training split is
+    not (dynamic binarization keeps it grey and draws per batch)."""
+    x = limit_split(data.train, n, np.random.default_rng([seed, 1])).x
+    if binary and not is_binary(x):
+        x = torch.bernoulli(x.clamp(0, 1), generator=torch.Generator().manual_seed(seed))
+    return x
 
 
 def _draw(run: Run, n: int, seed: int, temperature: float, labels: torch.Tensor | None, binary: bool,
