@@ -32,6 +32,7 @@ SECTIONS = ["overview", "metrics", "curves", "samples", "reconstructions", "inte
 TINY_MODELS: dict[str, dict] = {
     "vae": {}, "cvae": {}, "iwae": {"k": 3}, "betatcvae": {}, "capacity_vae": {"capacity_steps": 10},
     "infovae": {"lam": 10.0}, "wae": {}, "ladder": {"lower_dims": [4], "hidden": 16},
+    "hvae": {"lower_dims": [4], "hidden": 16},
     "vqvae": {"codebook_size": 5, "code_dim": 1, "prior_hidden": 8}, "vaegan": {"disc_features": 8},
 }
 LATENT = 3
