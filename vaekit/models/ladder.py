@@ -21,9 +21,9 @@ from torch import nn
 
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError
-from vaekit.models.vae import VAE, VAEConfig, VAEOutput
+from vaekit.models.layers import LayeredVAE
+from vaekit.models.vae import VAEConfig
 from vaekit.nn.mlp import mlp
-from vaekit.objectives import Loss, elbo_loss
 from vaekit.registry import MODELS
 
 
@@ -44,10 +44,9 @@ def merge(q: DiagonalGaussian, p: DiagonalGaussian) -> DiagonalGaussian:
 
 
 @MODELS.register("ladder", config=LadderConfig)
-class LadderVAE(VAE):
+class LadderVAE(LayeredVAE):
     """A hierarchy of Gaussian latent layers with top-down inference; KL reported per layer."""
 
-    hierarchical = True
 
     def __init__(self, config: LadderConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         if not config.lower_dims or any(d <= 0 for d in config.lower_dims):
@@ -98,28 +97,8 @@ class LadderVAE(VAE):
             kls.insert(0, q_i.kl(p_i))
         return zs, log_q, log_p, kls, q_top
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        zs, _, _, kls, q_top = self.top_down(x)
-        px = self.decode(zs[0])
-        out = VAEOutput(px.log_prob(x), torch.stack(kls).sum(0), None, zs[-1], q_top, px)
-        out.kl_layers = kls  # bottom first
-        return out
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
-             free_bits: float = 0.0) -> Loss:
-        out = self(x, y)
-        result = elbo_loss(out.recon, out.kl, beta=beta, free_bits=0.0)
-        if free_bits > 0:  # free bits per layer: each layer's batch-mean KL counts at least free_bits nats
-            kl = torch.stack([k.mean().clamp(min=free_bits) for k in out.kl_layers]).sum()
-            result.loss = -out.recon.mean() + beta * kl
-        for i, k in enumerate(out.kl_layers, start=1):
-            result.metrics[f"kl_layer{i}"] = k.detach().mean()
-        return result
-
-    @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
-        zs, log_q, log_p, _, _ = self.top_down(x, num_samples)
-        return self.decode(zs[0]).log_prob(x) + sum(log_p) - sum(log_q)
+    def decode_layers(self, zs: list[torch.Tensor]):
+        return self.decode(zs[0])
 
     def decode_code(self, z: torch.Tensor, y: torch.Tensor | None = None):
         """p(x|z_L) for a top-layer code: the layers below follow the generative path at their

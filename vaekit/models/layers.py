@@ -1,0 +1,49 @@
+"""What the hierarchical families share: the ELBO of several latent layers, with the KL reported
+(and free bits applied) per layer. A family supplies `top_down`, which samples every layer from
+the posterior, and `decode_layers`, which maps the layers to p(x | ...); the Ladder VAE decodes
+from the bottom layer, the VampPrior paper's HVAE from all of them."""
+
+from __future__ import annotations
+
+import torch
+
+from vaekit.models.vae import VAE, VAEOutput
+from vaekit.objectives import Loss, elbo_loss
+
+
+class LayeredVAE(VAE):
+    """A VAE with Gaussian latent layers z_1 (bottom) ... z_L (top); the prior module is z_L's."""
+
+    hierarchical = True
+
+    def top_down(self, x: torch.Tensor, num_samples: int | None = None):
+        """Sample every layer from the posterior. Returns z (bottom first), log q and log p per
+        layer, the per-layer KL (analytic where it can be), and q(z_L | x)."""
+        raise NotImplementedError
+
+    def decode_layers(self, zs: list[torch.Tensor]):
+        """p(x | the layers), from the layers bottom first."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
+        zs, _, _, kls, q_top = self.top_down(x)
+        px = self.decode_layers(zs)
+        out = VAEOutput(px.log_prob(x), torch.stack(kls).sum(0), None, zs[-1], q_top, px)
+        out.kl_layers = kls  # bottom first
+        return out
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
+             free_bits: float = 0.0) -> Loss:
+        out = self(x, y)
+        result = elbo_loss(out.recon, out.kl, beta=beta, free_bits=0.0)
+        if free_bits > 0:  # free bits per layer: each layer's batch-mean KL counts at least free_bits nats
+            kl = torch.stack([k.mean().clamp(min=free_bits) for k in out.kl_layers]).sum()
+            result.loss = -out.recon.mean() + beta * kl
+        for i, k in enumerate(out.kl_layers, start=1):
+            result.metrics[f"kl_layer{i}"] = k.detach().mean()
+        return result
+
+    @torch.no_grad()
+    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        zs, log_q, log_p, _, _ = self.top_down(x, num_samples)
+        return self.decode_layers(zs).log_prob(x) + sum(log_p) - sum(log_q)
