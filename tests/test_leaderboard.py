@@ -25,7 +25,8 @@ from vaekit.cli import main
 from vaekit.errors import ConfigError
 
 lb = importlib.import_module("vaekit.leaderboard")  # `vaekit.leaderboard` the attribute is the function
-runner = importlib.import_module("vaekit.leaderboard.runner")  # where train and evaluate are looked up
+runner = importlib.import_module("vaekit.leaderboard.runner")  # where evaluate is looked up
+loop = importlib.import_module("vaekit.train.loop")  # where train_or_reuse looks up train
 
 SEED, K = 3, 5
 COMMON = {"data": "digits", "budget": "1ep", "seed": SEED, "importance_samples": K,
@@ -230,8 +231,8 @@ def test_html_is_self_contained_with_the_sample_grids(board):
 
 def test_rerun_skips_complete_entries_and_reuses_their_evaluation(configs, board_copy, monkeypatch):
     weights = {p.parent.name: p.stat().st_mtime_ns for p in board_copy.glob("*/model.safetensors")}
-    train, evaluate = Spy(runner.train), Spy(runner.evaluate)
-    monkeypatch.setattr(runner, "train", train)
+    train, evaluate = Spy(loop.train), Spy(runner.evaluate)
+    monkeypatch.setattr(loop, "train", train)
     monkeypatch.setattr(runner, "evaluate", evaluate)
     entries = lb.leaderboard(list(configs.values()), out=board_copy, log=lambda msg: None, **COMMON)
     assert train.calls == ["diverge"]  # the only entry without a complete run
@@ -249,8 +250,8 @@ def test_another_k_reevaluates_and_a_family_without_nll_keeps_a_row(configs, boa
             raise NotImplementedError("this family has no likelihood bound")
         return real(run, *args, **kwargs)
 
-    train = Spy(runner.train)
-    monkeypatch.setattr(runner, "train", train)
+    train = Spy(loop.train)
+    monkeypatch.setattr(loop, "train", train)
     monkeypatch.setattr(runner, "evaluate", no_bound_for_small)
     paths = [configs["small"], configs["wide"]]
     entries = lb.leaderboard(paths, out=board_copy, log=lambda msg: None, **{**COMMON, "importance_samples": K + 1})
@@ -267,8 +268,8 @@ def test_a_changed_config_retrains_and_an_interrupted_run_resumes(configs, board
         def on_epoch_end(self, record):
             raise KeyboardInterrupt
 
-    real = runner.train
-    monkeypatch.setattr(runner, "train", lambda *args, **kwargs: real(*args, callbacks=[Interrupt()], **kwargs))
+    real = loop.train
+    monkeypatch.setattr(loop, "train", lambda *args, **kwargs: real(*args, callbacks=[Interrupt()], **kwargs))
     two = {**COMMON, "budget": "2ep"}
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C stops the leaderboard; it is no failed row
         lb.leaderboard([configs["small"]], out=board_copy, log=lambda msg: None, **two)
@@ -276,7 +277,7 @@ def test_a_changed_config_retrains_and_an_interrupted_run_resumes(configs, board
     assert not (run / "summary.json").exists() and not (run / "eval_test.json").exists()  # the 1-epoch run is gone
     assert yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"] == 2
 
-    monkeypatch.setattr(runner, "train", real)
+    monkeypatch.setattr(loop, "train", real)
     (entry,) = lb.leaderboard([configs["small"]], out=board_copy, log=lambda msg: None, **two)
     assert entry.status == "resumed" and entry.epochs == 2 and entry.rank == 1
     assert [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2]

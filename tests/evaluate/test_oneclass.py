@@ -71,14 +71,14 @@ def test_a_second_call_reuses_complete_runs_and_their_scores(two_classes):
 
 def test_a_failing_class_gets_a_row_and_the_others_go_on(tmp_path, monkeypatch):
     oc = importlib.import_module("vaekit.evaluate.oneclass")  # `vaekit.evaluate` is also a function's name
-    real = oc.train
+    real = oc.train_or_reuse
 
     def flaky(config, run_dir, **kw):
         if config.data.classes == (1,):
             raise RuntimeError("boom")
         return real(config, run_dir, **kw)
 
-    monkeypatch.setattr(oc, "train", flaky)
+    monkeypatch.setattr(oc, "train_or_reuse", flaky)
     results = one_class(DIGITS, classes=[0, 1], budget="1ep", out=tmp_path, overrides=QUICK, log=quiet)
     assert results[0].status == "trained" and results[0].auroc is not None
     assert results[1].status == "failed" and results[1].error == "RuntimeError: boom" and results[1].auroc is None

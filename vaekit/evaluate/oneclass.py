@@ -26,7 +26,7 @@ from vaekit.data import load_dataset
 from vaekit.errors import ConfigError, OutputError, TrainingError, one_line
 from vaekit.evaluate.anomaly import anomaly_scores, auprc, auroc
 from vaekit.train.checkpoint import write_json, write_text
-from vaekit.train.loop import train
+from vaekit.train.loop import train_or_reuse
 
 FILES = ("oneclass.md", "oneclass.csv", "oneclass.json")  # the table, in OUT
 
@@ -110,14 +110,7 @@ def one_class(config: str | Path | Config, *, data: str | None = None, classes: 
 
 def _run_class(result: ClassResult, config: Config, run_dir: Path, score: str, k: int,
                log: Callable[[str], None]) -> None:
-    state = rundir.run_state(run_dir, config)
-    if state == "complete":
-        result.status = "reused"
-        run = rundir.load_run(run_dir, device=config.train.device)
-    else:
-        run = train(config, run_dir, resume=state == "interrupted", overwrite=state != "interrupted",
-                    log=lambda msg: log(f"[class {result.normal}] {msg}"))
-        result.status = "resumed" if state == "interrupted" else "trained"
+    run, result.status = train_or_reuse(config, run_dir, log=lambda msg: log(f"[class {result.normal}] {msg}"))
     summary = run.summary()
     result.epochs, result.minutes = summary.get("epoch"), summary.get("elapsed", math.nan) / 60
     stored = _stored(run_dir, score, k)

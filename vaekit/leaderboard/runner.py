@@ -30,7 +30,7 @@ from vaekit.leaderboard.tables import (
     write_leaderboard,
 )
 from vaekit.registry import suggest
-from vaekit.train.loop import train
+from vaekit.train.loop import train_or_reuse
 
 # A time budget stops on train.max_minutes; the epoch cap only has to be out of reach. A cosine
 # schedule spans the cap, so under a time budget it stays at train.lr (see docs/leaderboard.md).
@@ -198,17 +198,10 @@ def _groups(metrics: Sequence[str] | None) -> list[str] | None:
 def _run_entry(entry: Entry, config: Config, k: int, groups: list[str] | None, n_samples: int,
                log: Callable[[str], None]) -> None:
     entry.family = config.model.name
-    state = rundir.run_state(entry.run_dir, config)
-    if state == "complete":
-        entry.status = "reused"
+    # A run of another config in the directory (a changed budget, say) is replaced.
+    run, entry.status = train_or_reuse(config, entry.run_dir, log=lambda msg: log(f"[{entry.name}] {msg}"))
+    if entry.status == "reused":
         log(f"leaderboard: {entry.name} is complete in {entry.run_dir}; not retrained")
-        run = rundir.load_run(entry.run_dir, device=config.train.device)
-    else:
-        # A run of another config in the directory (a changed budget, say) is replaced, and so are
-        # the weights of a run killed before it saved its first training state.
-        run = train(config, entry.run_dir, resume=state == "interrupted", overwrite=state != "interrupted",
-                    log=lambda msg: log(f"[{entry.name}] {msg}"))
-        entry.status = "resumed" if state == "interrupted" else "trained"
 
     summary = run.summary()
     entry.params, entry.epochs = summary.get("num_params"), summary.get("epoch")

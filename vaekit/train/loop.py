@@ -248,6 +248,17 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     return result_run
 
 
+def train_or_reuse(config: Config, out_dir: str | Path, *, log: Callable[[str], None] | None = None) -> tuple["rundir.Run", str]:
+    """The run of `config` in `out_dir`, and how it came to be: 'reused' (a complete run of the
+    same config), 'resumed' (an interrupted one), or 'trained' (afresh, replacing a run of another
+    config and the weights of a run killed before its first training state)."""
+    state = rundir.run_state(out_dir, config)
+    if state == "complete":
+        return rundir.load_run(out_dir, device=config.train.device), "reused"
+    run = train(config, out_dir, resume=state == "interrupted", overwrite=state != "interrupted", log=log)
+    return run, "resumed" if state == "interrupted" else "trained"
+
+
 def _kept(out: Path) -> str:
     if (out / rundir.WEIGHTS).exists():
         return f"the last good checkpoint in {out} is kept"
