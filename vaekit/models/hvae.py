@@ -80,22 +80,12 @@ class HVAE(LayeredVAE):
         """p(z_i | z_{i+1})."""
         return self._gaussian(self.p_down[i](z_above))
 
-    def top_down(self, x: torch.Tensor, num_samples: int | None = None):
-        """Sample every layer from the posterior, top first. Returns z (bottom first), log q and
-        log p per layer, the per-layer KL (analytic below the top, the prior's rule at the top)
-        and q(z_L | x)."""
-        q_top = self.encode(x)
-        z = q_top.rsample(num_samples)
-        zs, log_q, log_p, kls = [z], [q_top.log_prob(z)], [self.prior.log_prob(z)], [self.prior.kl(q_top, z)]
-        for i in reversed(range(len(self.dims) - 1)):
-            # The x-features are (B, h), computed once and broadcast over the S samples.
-            q_i, p_i = self.posterior(i, self.q_x[i](x), zs[0]), self.conditional_prior(i, zs[0])
-            z = q_i.rsample()
-            zs.insert(0, z)
-            log_q.insert(0, q_i.log_prob(z))
-            log_p.insert(0, p_i.log_prob(z))
-            kls.insert(0, q_i.kl(p_i))
-        return zs, log_q, log_p, kls, q_top
+    def infer_top(self, x: torch.Tensor):
+        return self.encode(x), x
+
+    def layer(self, i: int, context, z_above: torch.Tensor):
+        # The x-features are (B, h), computed once per layer and broadcast over the S samples.
+        return self.posterior(i, self.q_x[i](context), z_above), self.conditional_prior(i, z_above)
 
     def decode_layers(self, zs: list[torch.Tensor]):
         return self.decode(torch.cat(zs, dim=-1))

@@ -80,22 +80,15 @@ class LadderVAE(LayeredVAE):
         """q(z_L | x), the top layer's posterior (what embeddings and the VampPrior use)."""
         return self.bottom_up(x)[-1]
 
-    def top_down(self, x: torch.Tensor, num_samples: int | None = None):
-        """Sample every layer top-down. Returns z (bottom first), log q and log p per layer, and
-        the per-layer KL where analytic (the top one by the prior's rule)."""
+    def infer_top(self, x: torch.Tensor):
         est = self.bottom_up(x)
-        q_top = est[-1]
-        z = q_top.rsample(num_samples)
-        zs, log_q, log_p, kls = [z], [q_top.log_prob(z)], [self.prior.log_prob(z)], [self.prior.kl(q_top, z)]
-        for i in range(len(self.dims) - 2, -1, -1):
-            p_i = DiagonalGaussian.from_params(self.down[i](zs[0]))
-            q_i = merge(est[i], p_i)  # (B, d) estimates broadcast over the (S, B, d) samples
-            z = q_i.rsample()
-            zs.insert(0, z)
-            log_q.insert(0, q_i.log_prob(z))
-            log_p.insert(0, p_i.log_prob(z))
-            kls.insert(0, q_i.kl(p_i))
-        return zs, log_q, log_p, kls, q_top
+        return est[-1], est
+
+    def layer(self, i: int, context, z_above: torch.Tensor):
+        """The generative p(z_i | z_{i+1}), and its precision-weighted merge with the bottom-up
+        estimate of layer i as the posterior."""
+        p_i = DiagonalGaussian.from_params(self.down[i](z_above))
+        return merge(context[i], p_i), p_i
 
     def decode_layers(self, zs: list[torch.Tensor]):
         return self.decode(zs[0])

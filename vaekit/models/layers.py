@@ -1,7 +1,9 @@
 """What the hierarchical families share: the ELBO of several latent layers, with the KL reported
 (and free bits applied) per layer. A family supplies `top_down`, which samples every layer from
 the posterior, and `decode_layers`, which maps the layers to p(x | ...); the Ladder VAE decodes
-from the bottom layer, the VampPrior paper's HVAE from all of them."""
+from the bottom layer, the VampPrior paper's HVAE from all of them. A family supplies
+`infer_top` and `layer`, the top posterior and each lower layer's posterior and conditional prior,
+and the sampling pass down the layers is shared."""
 
 from __future__ import annotations
 
@@ -16,10 +18,29 @@ class LayeredVAE(VAE):
 
     hierarchical = True
 
-    def top_down(self, x: torch.Tensor, num_samples: int | None = None):
-        """Sample every layer from the posterior. Returns z (bottom first), log q and log p per
-        layer, the per-layer KL (analytic where it can be), and q(z_L | x)."""
+    def infer_top(self, x: torch.Tensor):
+        """q(z_L | x), and what the layers below need of x (computed once per x)."""
         raise NotImplementedError
+
+    def layer(self, i: int, context, z_above: torch.Tensor):
+        """q(z_i | x, z_{i+1}) and p(z_i | z_{i+1}) for the layer i below the top (0 = bottom)."""
+        raise NotImplementedError
+
+    def top_down(self, x: torch.Tensor, num_samples: int | None = None):
+        """Sample every layer from the posterior, top first. Returns z (bottom first), log q and
+        log p per layer, the per-layer KL (analytic below the top, the prior's rule at the top)
+        and q(z_L | x)."""
+        q_top, context = self.infer_top(x)
+        z = q_top.rsample(num_samples)
+        zs, log_q, log_p, kls = [z], [q_top.log_prob(z)], [self.prior.log_prob(z)], [self.prior.kl(q_top, z)]
+        for i in reversed(range(len(self.dims) - 1)):
+            q_i, p_i = self.layer(i, context, zs[0])  # (B, d) parts broadcast over (S, B, d) samples
+            z = q_i.rsample()
+            zs.insert(0, z)
+            log_q.insert(0, q_i.log_prob(z))
+            log_p.insert(0, p_i.log_prob(z))
+            kls.insert(0, q_i.kl(p_i))
+        return zs, log_q, log_p, kls, q_top
 
     def decode_layers(self, zs: list[torch.Tensor]):
         """p(x | the layers), from the layers bottom first."""
