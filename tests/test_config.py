@@ -70,13 +70,22 @@ def test_apply_overrides_does_not_touch_input():
     assert raw == {"train": {"epochs": 1}}
 
 
-def test_every_preset_parses():
+# The shape of one example of each data set the presets name, so their models can be built.
+PRESET_SHAPES = {"binarized-mnist": (1, 28, 28), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28),
+                 "digits": (1, 8, 8)}
+
+
+def test_every_preset_parses_and_builds():
     from pathlib import Path
 
-    presets = sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml"))
-    assert len(presets) >= 4
+    from vaekit import build_model
+
+    presets = sorted(Path(__file__).parents[1].joinpath("configs").rglob("*.yaml"))
+    assert len(presets) >= 20  # configs/, configs/families/ and configs/leaderboard/
     for p in presets:
-        load_config(p)
+        config = load_config(p)
+        assert config.data.name in PRESET_SHAPES, f"{p}: add the shape of {config.data.name!r} to PRESET_SHAPES"
+        build_model(config.model, PRESET_SHAPES[config.data.name], 10)  # raises on a bad combination
 
 
 def test_exponent_notation_reads_as_a_number(tmp_path):
