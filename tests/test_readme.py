@@ -23,8 +23,10 @@ def code_blocks(text: str, lang: str) -> list[str]:
     return re.findall(rf"^```{lang}[ \t]*\n(.*?)^```[ \t]*$", text, flags=re.M | re.S)
 
 
-def run_python(code: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run `code` in a fresh interpreter in `cwd` (with configs/ linked there); fail loudly."""
+def run_python(code: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh interpreter in `cwd` (with configs/ linked there); fail loudly.
+
+    The timeout only catches a hang: on a loaded two-core machine the examples took over 120 s."""
     (cwd / "configs").symlink_to(ROOT / "configs")
     env = {**os.environ, "TMPDIR": str(cwd), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

@@ -98,3 +98,20 @@ def test_training_lowers_the_loss_and_the_generative_path_runs():
 def test_bad_layer_settings_name_the_setting(bad, message):
     with pytest.raises(ConfigError, match=message):
         _model(**bad)
+
+
+def test_the_convolutional_model_trains_on_the_cpu():
+    # configs/families/conv_hvae.yaml in miniature: conv backbones for every x-network, VampPrior on top.
+    images = torch.bernoulli(torch.full((32, 1, 8, 8), 0.3), generator=torch.Generator().manual_seed(1))
+    conv = {"name": "conv", "channels": [4, 8], "hidden": 16}
+    model = _model((1, 8, 8), encoder=conv, decoder=conv, prior={"name": "vampprior", "components": 5})
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    first = model.loss(images)
+    for _ in range(60):
+        opt.zero_grad()
+        model.loss(images).loss.backward()
+        opt.step()
+    last = model.loss(images)
+    assert last.loss.item() < first.loss.item() - 1.0
+    assert {"kl_layer1", "kl_layer2", "kl_layer3"} <= set(last.metrics)
+    assert model.reconstruct(images).shape == images.shape
