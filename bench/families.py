@@ -170,8 +170,9 @@ def table(out: Path) -> str:
         target = "-" if family.target is None else f"<= {family.target}{verdict}"
         recon = f"{r['recon_bce']:.2f}" if "recon_bce" in r else "-"
         rows.append(f"| {family.title} | `{family.config}` | **{r['nll']:.2f} ± {r['nll_stderr']:.2f}** | {target} "
-                    f"| {family.published} | {recon} | {r['active_units']}/{r['latent_dim']} | {r['params']:,} | {r['epochs']} epochs, {r['train_minutes']:.1f} min "
-                    f"({r['stop_reason']}) | {r['images_per_sec']:.0f} ({r['threads']}) |")
+                    f"| {family.published} | {recon} | {r['active_units']}/{r['latent_dim']} | {r['params']:,} "
+                    f"| {r['epochs']} epochs, {r['train_minutes']:.1f} min ({r['stop_reason']}) "
+                    f"| {r['images_per_sec']:.0f} ({r['threads']}) |")
     notes = [f"- {f.title}: {f.note.format(minutes=minutes(f))}" for name, f in FAMILIES.items()
              if f.note and name not in missing]
     if missing:
