@@ -4,7 +4,6 @@ writing each benchmark's section of docs/benchmarks.md together with the command
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import re
@@ -15,9 +14,8 @@ from pathlib import Path
 import torch
 
 import vaekit
-from vaekit.config import dump_config
-from vaekit.errors import VaekitError
-from vaekit.run import read_config
+from vaekit.run import run_state
+from vaekit.train.loop import train_or_reuse
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -66,22 +64,14 @@ def write_section(name: str, body: str) -> None:
 
 
 def train_or_load(config: vaekit.Config, out: Path, retrain: bool = False) -> vaekit.Run:
-    """Reuse a finished run of the same config, resume an interrupted one, else train afresh.
+    """Reuse a finished run of the same config, resume an interrupted one, else train afresh
+    (`vaekit.train.loop.train_or_reuse`).
 
-    The stored config is parsed with today's schema before comparing, so a field added since (with
-    its default) is no difference. A run of another config is replaced only with `retrain`: a
-    benchmark must never throw away a finished run by accident."""
-    if (out / "config.yaml").is_file():
-        try:
-            same = dump_config(read_config(out)) == dump_config(config)
-        except VaekitError:
-            same = False
-        if not same and not retrain:
-            raise SystemExit(f"{out} holds a run of another config; pass --retrain to replace it, or choose --out")
-        summary = out / "summary.json"
-        if same and summary.is_file() and json.loads(summary.read_text()).get("status") == "complete":
-            print(f"{out}: finished run found, evaluating it")
-            return vaekit.load_run(out)
-        if same and (out / "train_state.pt").is_file():
-            return vaekit.train(config, out, resume=True)
-    return vaekit.train(config, out, overwrite=True)
+    A run of another config is replaced only with `retrain`: a benchmark must never throw away a
+    finished run by accident."""
+    if run_state(out, config) == "other" and not retrain:
+        raise SystemExit(f"{out} holds a run of another config; pass --retrain to replace it, or choose --out")
+    run, status = train_or_reuse(config, out)
+    if status == "reused":
+        print(f"{out}: finished run found, evaluating it")
+    return run

@@ -23,6 +23,7 @@ import torch
 
 import vaekit
 from vaekit.evaluate import reconstruction_errors
+from vaekit.run import describes_weights
 from common import ROOT, command, default_data_dir, train_or_load, write_section
 
 
@@ -106,7 +107,7 @@ def stored_evaluation(out: Path, k: int, num_test: int) -> dict | None:
     """The run's eval_test.json when it covers the whole test split with this K and is newer than
     the weights (written by this script or by bench/binarized_mnist.py), else None."""
     path = out / "eval_test.json"
-    if not path.is_file() or path.stat().st_mtime < (out / "model.safetensors").stat().st_mtime:
+    if not describes_weights(path):
         return None
     result = json.loads(path.read_text())
     same = result.get("importance_samples") == k and result.get("num_examples") == num_test
@@ -116,9 +117,7 @@ def stored_evaluation(out: Path, k: int, num_test: int) -> dict | None:
 def stored_record(out: Path) -> dict | None:
     """The run's bench_result.json when it is newer than the weights (so it describes them), else None."""
     path = out / RESULT
-    if not path.is_file() or path.stat().st_mtime < (out / "model.safetensors").stat().st_mtime:
-        return None
-    return json.loads(path.read_text())
+    return json.loads(path.read_text()) if describes_weights(path) else None
 
 
 def run_family(name: str, family: Family, out: Path, data_dir: str | None, k: int, retrain: bool) -> dict:

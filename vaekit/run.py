@@ -129,6 +129,14 @@ def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tu
     return Run(run_dir, config, model, data_shape, dev, dataset)
 
 
+def describes_weights(path: str | Path) -> bool:
+    """Whether a file of figures in a run directory exists and was written after the run's weights,
+    so that it measured these weights and not earlier ones."""
+    path = Path(path)
+    weights = path.parent / WEIGHTS
+    return path.is_file() and weights.is_file() and path.stat().st_mtime >= weights.stat().st_mtime
+
+
 def run_state(run_dir: str | Path, config: Config) -> str:
     """What `run_dir` holds for `config`: 'complete' (same config, finished), 'interrupted' (same
     config, a state to resume), 'other' (a run of another config), or 'new'. Whoever retrains

@@ -135,7 +135,7 @@ def result_file(score: str, k: int) -> str:
 def _stored(run_dir: Path, score: str, k: int) -> dict | None:
     """The class's figures if they were measured on its current weights with this score and K."""
     path = run_dir / result_file(score, k)
-    if not path.is_file() or path.stat().st_mtime < (run_dir / rundir.WEIGHTS).stat().st_mtime:
+    if not rundir.describes_weights(path):
         return None
     try:
         stored = json.loads(path.read_text())

@@ -217,8 +217,8 @@ def _run_entry(entry: Entry, config: Config, k: int, groups: list[str] | None, n
 
 def _stored_eval(run_dir: Path, k: int, num_examples: int, groups: list[str] | None) -> dict | None:
     """eval_test.json if it measured the current weights on the whole test split with K samples."""
-    path, weights = run_dir / "eval_test.json", run_dir / rundir.WEIGHTS
-    if not path.is_file() or path.stat().st_mtime < weights.stat().st_mtime:
+    path = run_dir / "eval_test.json"
+    if not rundir.describes_weights(path):
         return None
     try:
         stored = json.loads(path.read_text())

@@ -43,7 +43,6 @@ class HVAEConfig(VAEConfig):
 class HVAE(LayeredVAE):
     """A hierarchy of Gaussian latent layers; q(z_i | x, z_{i+1}), p(x | all layers); KL per layer."""
 
-
     def __init__(self, config: HVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         if not config.lower_dims or any(d <= 0 for d in config.lower_dims):
             raise ConfigError(f"model.lower_dims must list one or more positive sizes, got {list(config.lower_dims)}")

@@ -47,7 +47,6 @@ def merge(q: DiagonalGaussian, p: DiagonalGaussian) -> DiagonalGaussian:
 class LadderVAE(LayeredVAE):
     """A hierarchy of Gaussian latent layers with top-down inference; KL reported per layer."""
 
-
     def __init__(self, config: LadderConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         if not config.lower_dims or any(d <= 0 for d in config.lower_dims):
             raise ConfigError(f"model.lower_dims must list one or more positive sizes, got {list(config.lower_dims)}")

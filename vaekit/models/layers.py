@@ -1,9 +1,8 @@
-"""What the hierarchical families share: the ELBO of several latent layers, with the KL reported
-(and free bits applied) per layer. A family supplies `top_down`, which samples every layer from
-the posterior, and `decode_layers`, which maps the layers to p(x | ...); the Ladder VAE decodes
-from the bottom layer, the VampPrior paper's HVAE from all of them. A family supplies
-`infer_top` and `layer`, the top posterior and each lower layer's posterior and conditional prior,
-and the sampling pass down the layers is shared."""
+"""What the hierarchical families share: the sampling pass down the layers (`top_down`) and the
+ELBO of several latent layers, with the KL reported (and free bits applied) per layer. A family
+supplies `infer_top` (the top posterior), `layer` (each lower layer's posterior and conditional
+prior) and `decode_layers` (p(x | ...) from the layers): the Ladder VAE decodes from the bottom
+layer, the VampPrior paper's HVAE from all of them."""
 
 from __future__ import annotations
 
