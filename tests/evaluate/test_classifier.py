@@ -1,5 +1,5 @@
 """The feature classifier: trained on the digits, cached under a key that tells data sets apart,
-reloaded without training, deterministic, and a clear error for data without labels."""
+reloaded without training, deterministic; data without labels trains on its k-means clusters."""
 
 from __future__ import annotations
 
@@ -130,17 +130,44 @@ def test_a_damaged_cache_entry_is_retrained(make_data, tmp_path):
     assert feature_extractor(data, tmp_path).accuracy == second.accuracy  # and the entry is whole again
 
 
-def test_data_without_labels_is_a_clear_error(make_data, tmp_path):
-    data = make_data()
-    unlabelled = Dataset(**{**data.__dict__, "train": Split(data.train.x), "val": Split(data.val.x),
-                            "test": Split(data.test.x), "num_classes": None})
-    with pytest.raises(DataError, match="needs labels.*--inception-weights"):
-        feature_extractor(unlabelled, tmp_path)
-    assert not (tmp_path / "classifiers").exists()  # nothing trained, nothing written
+def unlabelled(data: Dataset) -> Dataset:
+    return Dataset(**{**data.__dict__, "train": Split(data.train.x), "val": Split(data.val.x),
+                      "test": Split(data.test.x), "num_classes": None})
 
 
-def test_one_class_is_not_enough(make_data, tmp_path):
-    data = make_data()
+def test_data_without_labels_is_labelled_by_its_clusters(make_data, tmp_path):
+    data = make_data(n_train=128)  # noisy copies of 4 prototypes: 128 // 16 = 8 clusters
+    fx = feature_extractor(unlabelled(data), tmp_path)
+    assert fx.labels == "kmeans" and fx.info["num_classes"] == 8 and fx.info["accuracy_split"] == "val"
+    assert fx.features(data.test.x).shape == (len(data.test), 128)
+    # The clusters split the prototypes, never merge them, so the learned classes refine the true
+    # ones: each predicted cluster holds the examples of a single prototype.
+    pred = fx.predict(data.test.x)
+    for c in pred.unique():
+        assert len(data.test.y[pred == c].unique()) == 1
+    assert fx.accuracy > 0.9  # against the clusters the validation examples fall in
+    labelled = feature_extractor(data, tmp_path)
+    assert labelled.labels == "classes" and labelled.info["num_classes"] == 4
+    assert cache_key(unlabelled(data)) != cache_key(data)  # the two never share a cache entry
+    assert len(list((tmp_path / "classifiers").glob("*.json"))) == 2
+
+
+def test_one_class_is_labelled_by_its_clusters(make_data, tmp_path):
+    data = make_data(n_train=64)
     one = Dataset(**{**data.__dict__, "train": Split(data.train.x, torch.zeros(len(data.train), dtype=torch.long))})
-    with pytest.raises(DataError, match="at least 2 classes"):
-        feature_extractor(one, tmp_path)
+    fx = feature_extractor(one, tmp_path)
+    assert fx.labels == "kmeans" and fx.info["num_classes"] == 4
+
+
+def test_labels_that_cannot_be_classes_are_a_clear_error(make_data, tmp_path):
+    data = make_data()
+    negative = Dataset(**{**data.__dict__, "train": Split(data.train.x, data.train.y - 1)})
+    with pytest.raises(DataError, match="0 or more"):
+        feature_extractor(negative, tmp_path)
+    vectors = Dataset(**{**data.__dict__, "train": Split(data.train.x, torch.rand(len(data.train), 3))})
+    with pytest.raises(DataError, match="integer class labels"):
+        feature_extractor(vectors, tmp_path)
+    single = Dataset(**{**data.__dict__, "train": Split(data.train.x[:1], data.train.y[:1])})
+    with pytest.raises(DataError, match="at least 2 training examples"):
+        feature_extractor(single, tmp_path)
+    assert not (tmp_path / "classifiers").exists()  # nothing trained, nothing written

@@ -301,3 +301,18 @@ def test_the_floor_compares_like_with_like_under_dynamic_binarization(run, make_
     unbinarized = reference_examples(grey, 64, seed=0, binary=False)  # the same examples, grey
     assert torch.equal(ref, torch.bernoulli(unbinarized, generator=torch.Generator().manual_seed(0)))
     assert frechet_distance(extractor.features(grey.test.x), extractor.features(unbinarized)) != pytest.approx(expected, rel=1e-3)
+
+
+def test_data_without_labels_is_measured_in_the_features_of_its_clusters(run, data, cache):
+    from vaekit.data import Dataset, Split
+
+    bare = Dataset(**{**data.__dict__, "train": Split(data.train.x), "val": Split(data.val.x),
+                      "test": Split(data.test.x), "num_classes": None})
+    result = sample_quality(load_run(run.path, dataset=bare), seed=0, cache_dir=cache)
+    labelled = sample_quality(run, seed=0, cache_dir=cache)
+    assert result["classifier_labels"] == "kmeans" and labelled["classifier_labels"] == "classes"
+    # 16 clusters of 4 prototypes: splits within a prototype follow noise, so held-out examples
+    # often land in a sibling cluster; chance would be 1/16.
+    assert KEYS <= set(result) and result["classifier_accuracy"] > 0.5
+    assert result["fd_classifier"] != labelled["fd_classifier"]  # another feature space
+    assert result["fd_classifier"] > 0 and result["fd_classifier_reference"] > 0

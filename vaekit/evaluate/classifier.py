@@ -11,6 +11,10 @@ comparable between runs on the same data set, never with published Inception FID
     extractor.features(x)   # (N, 128)
     extractor.accuracy      # on the validation split
 
+A data set without labels, or with a single class, is labelled by k-means instead
+(`vaekit.evaluate.clusters`): the classifier then learns to tell its 50 main modes apart, and
+`info["labels"]` says "kmeans" rather than "classes".
+
 The network is a small conv net for images of at least 8x8 pixels and an MLP otherwise. It is
 trained with Adam from a fixed seed, so the same data always give the same weights, and cached in
 `$VAEKIT_CACHE_DIR/classifiers/` (default `~/.cache/vaekit/classifiers/`) as `KEY.safetensors`
@@ -37,6 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vaekit.data.base import Dataset, Split
+from vaekit.evaluate.clusters import default_k, fit_clusters
 from vaekit.errors import CheckpointError, DataError, OutputError
 from vaekit.seeding import seeded
 from vaekit.train.checkpoint import load_into, load_weights, save_weights, write_json
@@ -106,7 +111,8 @@ def architecture(shape: tuple[int, ...]) -> str:
 
 class FeatureExtractor:
     """A trained classifier: `features(x)` gives its penultimate activations, `accuracy` its
-    accuracy on held-out data, `info` the rest of its cache record."""
+    accuracy on held-out data (against their clusters when `labels` is "kmeans"), `info` the rest
+    of its cache record."""
 
     def __init__(self, net: nn.Module, info: dict[str, Any], path: Path | None = None) -> None:
         self.net = net.eval()
@@ -116,6 +122,11 @@ class FeatureExtractor:
     @property
     def accuracy(self) -> float:
         return float(self.info["accuracy"])
+
+    @property
+    def labels(self) -> str:
+        """What it was trained to predict: "classes" (the data's labels) or "kmeans" (clusters)."""
+        return str(self.info.get("labels", "classes"))  # records before pseudo-labels had labels only
 
     @property
     def feature_dim(self) -> int:
@@ -160,6 +171,9 @@ def cache_key(dataset: Dataset, data_config: Any = None) -> str:
     h.update(np.ascontiguousarray(train.x[torch.from_numpy(index)].numpy()).tobytes())
     if train.y is not None:
         h.update(np.ascontiguousarray(train.y.numpy()).tobytes())
+    if not _has_classes(dataset):
+        # Pseudo-labels: the recipe is part of the key, so a change of k never reuses old weights.
+        h.update(f"kmeans-{default_k(len(train))}".encode())
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset.name)[:40] or "data"
     return f"{safe}-{h.hexdigest()[:16]}"
 
@@ -170,7 +184,7 @@ def feature_extractor(dataset: Dataset, cache_dir: str | Path | None = None, ret
     """The classifier of `dataset`: loaded from the cache, else trained on the training split
     (seeded, so deterministic) and cached. `data_config`, the `DataConfig` the set was loaded
     with, adds the options that change the examples to the cache key. `retrain` ignores a cached
-    classifier and replaces it. Needs labels: a set without them raises DataError."""
+    classifier and replaces it. A set without labels (or with one class) is labelled by k-means."""
     _check_labels(dataset)
     log = log or (lambda message: None)
     folder = cache_root(cache_dir) / "classifiers"
@@ -200,11 +214,13 @@ def feature_extractor(dataset: Dataset, cache_dir: str | Path | None = None, ret
 def train_classifier(dataset: Dataset, *, seed: int = 0, device: torch.device | str = "cpu",
                      epochs: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Train the classifier on `dataset.train` with Adam; returns it in eval mode and its record
-    (accuracy on the validation split, or the test split when there are no validation labels)."""
+    (accuracy on the validation split, or the test split when there are no validation labels).
+    Without two classes of labels, the targets are the training split's k-means clusters, and the
+    accuracy is measured against the clusters the held-out examples fall in."""
     _check_labels(dataset)
     train = dataset.train
     shape = tuple(dataset.shape)
-    num_classes = dataset.num_classes or int(train.y.max()) + 1
+    targets, held_out, split_name, num_classes, source = _targets(dataset, seed)
     arch = architecture(shape)
     device = torch.device(device)
     steps_per_epoch = math.ceil(len(train) / BATCH_SIZE)
@@ -221,15 +237,15 @@ def train_classifier(dataset: Dataset, *, seed: int = 0, device: torch.device | 
             x = train.x[idx]
             if dataset.dynamic_binarize:
                 x = torch.bernoulli(x, generator=g)  # the split is grey; the model trains on fresh draws
-            loss = F.cross_entropy(net(x.to(device)), train.y[idx].to(device))
+            loss = F.cross_entropy(net(x.to(device)), targets[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
     net.eval()
-    held_out, split_name = (dataset.val, "val") if dataset.val.y is not None else (dataset.test, "test")
     info = {
         "accuracy": _accuracy(net, held_out, device),
         "accuracy_split": split_name,
+        "labels": source,
         "epochs": epochs,
         "dataset": dataset.name,
         "shape": list(shape),
@@ -244,21 +260,34 @@ def train_classifier(dataset: Dataset, *, seed: int = 0, device: torch.device | 
     return net, info
 
 
+def _has_classes(dataset: Dataset) -> bool:
+    """Whether the training labels can train the classifier: present, with at least 2 classes."""
+    y = dataset.train.y
+    return y is not None and len(torch.unique(y)) >= 2
+
+
 def _check_labels(dataset: Dataset) -> None:
-    if dataset.train.y is None:
-        raise DataError(
-            f"the classifier feature space of the sample-quality metrics needs labels, and data set "
-            f"'{dataset.name}' has none; give labels (data.label_column for a CSV) or measure sample quality "
-            f"in Inception features instead (--inception-weights PATH)"
-        )
-    labels = torch.unique(dataset.train.y)
-    if len(labels) < 2:
-        raise DataError(
-            f"the classifier feature space needs at least 2 classes in the training split of '{dataset.name}', "
-            f"found {len(labels)}; evaluate sample quality on a copy of the data without data.classes"
-        )
-    if int(labels[0]) < 0:
-        raise DataError(f"labels of '{dataset.name}' must be 0 or more for the classifier, found {int(labels[0])}")
+    if len(dataset.train) < 2:
+        raise DataError(f"the feature classifier needs at least 2 training examples, '{dataset.name}' has "
+                        f"{len(dataset.train)}")
+    y = dataset.train.y
+    if y is not None and (y.dtype.is_floating_point or y.dim() != 1):
+        raise DataError(f"the feature classifier needs integer class labels, and those of '{dataset.name}' are "
+                        f"{y.dtype} of shape {tuple(y.shape)}")
+    if y is not None and len(y) and int(y.min()) < 0:
+        raise DataError(f"labels of '{dataset.name}' must be 0 or more for the classifier, found {int(y.min())}")
+
+
+def _targets(dataset: Dataset, seed: int) -> tuple[torch.Tensor, Split, str, int, str]:
+    """(training targets, held-out split with targets, its name, number of classes, "classes" or
+    "kmeans"): the labels where there are two classes or more, else k-means clusters."""
+    train = dataset.train
+    if _has_classes(dataset):
+        held_out, name = (dataset.val, "val") if dataset.val.y is not None else (dataset.test, "test")
+        return train.y, held_out, name, dataset.num_classes or int(train.y.max()) + 1, "classes"
+    clusters = fit_clusters(train.x, default_k(len(train)), seed=seed)
+    held_out, name = (dataset.val, "val") if len(dataset.val) else (dataset.test, "test")
+    return clusters.assign(train.x), Split(held_out.x, clusters.assign(held_out.x)), name, clusters.k, "kmeans"
 
 
 def _set_normalization(net: nn.Module, x: torch.Tensor, arch: str) -> None:

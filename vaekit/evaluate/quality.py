@@ -8,7 +8,8 @@ space.
   data the samples cover.
 - `diversity`: the mean distance between random pairs, to be compared with the real data's.
 - `sample_quality(run)`: all of them for a run's samples against its test split, in the feature
-  space of a classifier trained on the data set (`vaekit.evaluate.classifier`), plus Inception
+  space of a classifier trained on the data set (`vaekit.evaluate.classifier`; on its k-means
+  clusters when it has no labels), plus Inception
   FID when a local weights file is given (`vaekit.evaluate.inception`).
 """
 
@@ -131,8 +132,9 @@ def sample_quality(run: Run, num_samples: int | None = None, seed: int = 0, ince
     examples. The feature space is the penultimate layer of a classifier trained on the run's
     training split and cached (`vaekit.evaluate.classifier`). Samples are the likelihood's mean,
     drawn from Bernoulli(mean) when the real examples are binary, so that like is compared with
-    like. `inception_weights`, a local pytorch-fid weights file, adds `fid_inception`; a data set
-    without labels then gets that figure alone. Seeded: the same seed gives the same figures.
+    like. A data set without labels gets a classifier of its k-means clusters
+    (`classifier_labels` says which). `inception_weights`, a local pytorch-fid weights file, adds
+    `fid_inception`. Seeded: the same seed gives the same figures.
     """
     from vaekit.evaluate.classifier import feature_extractor
 
@@ -151,30 +153,30 @@ def sample_quality(run: Run, num_samples: int | None = None, seed: int = 0, ince
     if min(n, len(real)) < k + 1:
         raise ConfigError(f"sample quality needs more than k={k} samples and real examples, got {n} and {len(real)}")
     binary = is_binary(real.x)
-    fakes = _draw(run, n, seed, temperature, real.y, binary, batch_size)
+    fakes = draw_samples(run, n, seed, temperature, real.y, binary, batch_size)
     rng = torch.Generator().manual_seed(seed)
     result: dict[str, Any] = {"split": split, "num_samples": n, "num_real": len(real), "sample_temperature": temperature,
                               "sample_draw": "bernoulli" if binary else "mean"}
-    if data.train.y is not None or inception_weights is None:
-        extractor = feature_extractor(data, cache_dir, retrain, data_config=run.config.data, device=run.device)
-        real_f, fake_f = extractor.features(real.x, batch_size), extractor.features(fakes, batch_size)
-        # The same distance between two sets of real examples: the floor that a perfect model
-        # reaches with this many samples (the Fréchet distance is biased upwards at small N).
-        train_ref = reference_examples(data, len(real), seed, binary)
-        precision, recall = precision_recall(real_f, fake_f, k)
-        div, div_real = diversity(fake_f, pairs, rng), diversity(real_f, pairs, rng)
-        result.update({
-            "fd_classifier": frechet_distance(real_f, fake_f),
-            "fd_classifier_reference": frechet_distance(real_f, extractor.features(train_ref, batch_size)),
-            "precision": precision,
-            "recall": recall,
-            "precision_recall_k": k,
-            "diversity": div,
-            "diversity_real": div_real,
-            "diversity_ratio": div / div_real if div_real > 0 else None,  # None, not NaN: the JSON stays valid
-            "classifier_accuracy": extractor.accuracy,
-            "classifier_features": extractor.feature_dim,
-        })
+    extractor = feature_extractor(data, cache_dir, retrain, data_config=run.config.data, device=run.device)
+    real_f, fake_f = extractor.features(real.x, batch_size), extractor.features(fakes, batch_size)
+    # The same distance between two sets of real examples: the floor that a perfect model
+    # reaches with this many samples (the Fréchet distance is biased upwards at small N).
+    train_ref = reference_examples(data, len(real), seed, binary)
+    precision, recall = precision_recall(real_f, fake_f, k)
+    div, div_real = diversity(fake_f, pairs, rng), diversity(real_f, pairs, rng)
+    result.update({
+        "fd_classifier": frechet_distance(real_f, fake_f),
+        "fd_classifier_reference": frechet_distance(real_f, extractor.features(train_ref, batch_size)),
+        "precision": precision,
+        "recall": recall,
+        "precision_recall_k": k,
+        "diversity": div,
+        "diversity_real": div_real,
+        "diversity_ratio": div / div_real if div_real > 0 else None,  # None, not NaN: the JSON stays valid
+        "classifier_accuracy": extractor.accuracy,
+        "classifier_features": extractor.feature_dim,
+        "classifier_labels": extractor.labels,
+    })
     if net is not None:
         from vaekit.evaluate.inception import inception_features
 
@@ -193,9 +195,11 @@ def reference_examples(data, n: int, seed: int, binary: bool) -> torch.Tensor:
     return x
 
 
-def _draw(run: Run, n: int, seed: int, temperature: float, labels: torch.Tensor | None, binary: bool,
-          batch_size: int) -> torch.Tensor:
-    """n samples of the run's model, in batches, each batch seeded from `seed`."""
+def draw_samples(run: Run, n: int, seed: int, temperature: float = 1.0, labels: torch.Tensor | None = None,
+                 binary: bool = False, batch_size: int = 500) -> torch.Tensor:
+    """n samples of the run's model, in batches, each batch seeded from `seed`: the likelihood's
+    mean, drawn from Bernoulli(mean) when `binary`. A conditional model draws its classes from
+    `labels` (the real split's class frequencies)."""
     from vaekit.sample.ops import sample
 
     g = torch.Generator().manual_seed(seed)

@@ -64,7 +64,7 @@ def _columns(entries: Sequence[Entry]) -> list[str]:
 _CSV_ONLY = {"nll_stderr", "recon", "latent_dim", "error", "config", "run_dir",
              # settings and references of the quality group, the same for every entry: not results
              "num_samples", "num_real", "sample_temperature", "precision_recall_k", "classifier_features",
-             "classifier_accuracy", "fd_classifier_reference", "diversity_real"}
+             "classifier_accuracy", "classifier_labels", "fd_classifier_reference", "diversity_real"}
 
 
 def _raw(entry: Entry, column: str) -> Any:
