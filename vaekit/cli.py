@@ -71,7 +71,8 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> None:
     run = _load(args, overrides)
     metrics = [m for item in args.metrics or () for m in item.split(",")] if args.metrics else None
     result = evaluate(run, args.split, args.importance_samples, batch_size=args.batch_size, limit=args.limit,
-                      seed=args.seed, metrics=metrics, inception_weights=args.inception_weights)
+                      seed=args.seed, metrics=metrics, inception_weights=args.inception_weights,
+                      sampler=args.sampler, components=args.components)
     print(json.dumps(result, indent=2))
     if result.get("collapse_warning"):  # on stderr, so that stdout stays pure JSON
         print(f"vaekit: warning: {result['collapse_warning']}", file=sys.stderr)
@@ -107,10 +108,10 @@ def cmd_sample(args: argparse.Namespace, overrides: list[str]) -> None:
     run = _load(args, overrides)
     sampler = None
     if args.sampler != "prior":
-        from vaekit.registry import SAMPLERS
+        from vaekit.sample.samplers import fitted_sampler
 
         train = run.dataset().train
-        sampler = SAMPLERS.get(args.sampler)(run.model, components=args.components).fit(train.x, train.y)
+        sampler = fitted_sampler(run.model, args.sampler, train.x, train.y, args.components)
     x = sample(run.model, args.n, args.temperature, args.seed, y=args.cls, sampler=sampler)
     print(_save_examples(run, x, _out(args, run, "samples.png")))
 
@@ -275,6 +276,9 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--inception-weights", metavar="PATH", default=None,
                    help="local pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth): "
                         "the quality group adds fid_inception")
+    e.add_argument("--sampler", default="prior",
+                   help="where the quality group's samples draw their codes: prior, or gmm (a mixture fitted to the training codes)")
+    e.add_argument("--components", type=int, default=10, help="mixture components of the gmm sampler")
     e.set_defaults(func=cmd_evaluate)
 
     s = run_cmd("sample", "generate new examples")

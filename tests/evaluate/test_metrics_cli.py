@@ -72,6 +72,29 @@ def test_bad_groups_are_one_line_errors(digits_run, groups, message):
     assert line.startswith("vaekit: error: ") and message in line and "Traceback" not in err
 
 
+def test_the_quality_group_can_sample_from_the_fitted_mixture(digits_run, tmp_path, monkeypatch):
+    monkeypatch.setenv("VAEKIT_CACHE_DIR", str(tmp_path))
+    code, out, err = cli("evaluate", digits_run, "--metrics", "quality", "--limit", "40", "--sampler", "gmm",
+                         "--components", "3")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["sampler"] == "gmm" and result["sampler_components"] == 3 and result["fd_classifier"] > 0
+    code, out, _ = cli("evaluate", digits_run, "--metrics", "quality", "--limit", "40")
+    assert json.loads(out)["sampler"] == "prior" and json.loads(out)["fd_classifier"] != result["fd_classifier"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--metrics", "latent", "--sampler", "gmm"], "the sampler is used by the quality metric group only"),
+    (["--metrics", "quality", "--sampler", "gnm"], "unknown sampler 'gnm' (did you mean 'gmm'?)"),
+    (["--metrics", "quality", "--sampler", "gmm", "--components", "0"], "needs at least 1 component, got 0"),
+])
+def test_bad_samplers_are_one_line_errors(digits_run, args, message):
+    code, out, err = cli("evaluate", digits_run, *args, "--limit", "10")
+    assert code == 2 and out == ""
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("vaekit: error: ") and message in line and "Traceback" not in err
+
+
 def test_a_collapsed_model_prints_the_warning_on_stderr(digits_run, tmp_path):
     run_dir = Path(shutil.copytree(digits_run, tmp_path / "run"))
     run = load_run(run_dir)

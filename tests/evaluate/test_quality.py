@@ -316,3 +316,21 @@ def test_data_without_labels_is_measured_in_the_features_of_its_clusters(run, da
     assert KEYS <= set(result) and result["classifier_accuracy"] > 0.5
     assert result["fd_classifier"] != labelled["fd_classifier"]  # another feature space
     assert result["fd_classifier"] > 0 and result["fd_classifier_reference"] > 0
+
+
+def test_the_mixture_sampler_follows_the_codes_where_the_prior_misses_them(run, cache):
+    # A prior moved far from the codes the decoder was trained on: its samples are poor, while
+    # the mixture fitted to the training codes (Ghosh et al. 2020) still draws where they are.
+    import copy
+
+    model = copy.deepcopy(run.model)
+    draw = model.prior.sample
+    model.prior.sample = lambda n, temperature=1.0, generator=None: draw(n, temperature, generator) + 6.0
+    moved = dataclasses.replace(run, model=model)
+    prior = sample_quality(moved, seed=0, cache_dir=cache)
+    gmm = sample_quality(moved, seed=0, cache_dir=cache, sampler="gmm", components=4)
+    assert prior["sampler"] == "prior" and "sampler_components" not in prior
+    assert gmm["sampler"] == "gmm" and gmm["sampler_components"] == 4
+    assert gmm["fd_classifier"] < prior["fd_classifier"] / 2 and gmm["recall"] > prior["recall"]
+    again = sample_quality(moved, seed=0, cache_dir=cache, sampler="gmm", components=4)
+    assert again["fd_classifier"] == gmm["fd_classifier"]  # seeded: fit and draws

@@ -124,7 +124,7 @@ def diversity(feats: torch.Tensor | np.ndarray, pairs: int = 10_000, generator: 
 def sample_quality(run: Run, num_samples: int | None = None, seed: int = 0, inception_weights: str | Path | None = None,
                    *, split: str = "test", real: Split | None = None, k: int = 3, temperature: float = 1.0,
                    cache_dir: str | Path | None = None, retrain: bool = False, pairs: int = 10_000,
-                   batch_size: int = 500) -> dict[str, Any]:
+                   batch_size: int = 500, sampler: str = "prior", components: int = 10) -> dict[str, Any]:
     """Quality and diversity of `num_samples` samples of the run's model against real examples.
 
     The real examples are `real` if given, else the `split` split, or a seeded random subset of
@@ -132,7 +132,8 @@ def sample_quality(run: Run, num_samples: int | None = None, seed: int = 0, ince
     examples. The feature space is the penultimate layer of a classifier trained on the run's
     training split and cached (`vaekit.evaluate.classifier`). Samples are the likelihood's mean,
     drawn from Bernoulli(mean) when the real examples are binary, so that like is compared with
-    like. A data set without labels gets a classifier of its k-means clusters
+    like. `sampler` "gmm" draws the codes from a Gaussian mixture of `components` fitted to the
+    training split's codes (ex-post density estimation) instead of the prior. A data set without labels gets a classifier of its k-means clusters
     (`classifier_labels` says which). `inception_weights`, a local pytorch-fid weights file, adds
     `fid_inception`. Seeded: the same seed gives the same figures.
     """
@@ -153,10 +154,17 @@ def sample_quality(run: Run, num_samples: int | None = None, seed: int = 0, ince
     if min(n, len(real)) < k + 1:
         raise ConfigError(f"sample quality needs more than k={k} samples and real examples, got {n} and {len(real)}")
     binary = is_binary(real.x)
-    fakes = draw_samples(run, n, seed, temperature, real.y, binary, batch_size)
+    fitted = None
+    if sampler != "prior":
+        from vaekit.sample.samplers import fitted_sampler
+
+        fitted = fitted_sampler(run.model, sampler, data.train.x, data.train.y, components)
+    fakes = draw_samples(run, n, seed, temperature, real.y, binary, batch_size, fitted)
     rng = torch.Generator().manual_seed(seed)
     result: dict[str, Any] = {"split": split, "num_samples": n, "num_real": len(real), "sample_temperature": temperature,
-                              "sample_draw": "bernoulli" if binary else "mean"}
+                              "sample_draw": "bernoulli" if binary else "mean", "sampler": sampler}
+    if sampler != "prior":
+        result["sampler_components"] = components
     extractor = feature_extractor(data, cache_dir, retrain, data_config=run.config.data, device=run.device)
     real_f, fake_f = extractor.features(real.x, batch_size), extractor.features(fakes, batch_size)
     # The same distance between two sets of real examples: the floor that a perfect model
@@ -196,10 +204,11 @@ def reference_examples(data, n: int, seed: int, binary: bool) -> torch.Tensor:
 
 
 def draw_samples(run: Run, n: int, seed: int, temperature: float = 1.0, labels: torch.Tensor | None = None,
-                 binary: bool = False, batch_size: int = 500) -> torch.Tensor:
+                 binary: bool = False, batch_size: int = 500, sampler=None) -> torch.Tensor:
     """n samples of the run's model, in batches, each batch seeded from `seed`: the likelihood's
     mean, drawn from Bernoulli(mean) when `binary`. A conditional model draws its classes from
-    `labels` (the real split's class frequencies)."""
+    `labels` (the real split's class frequencies). `sampler`, a fitted sampler
+    (`vaekit.sample.fitted_sampler`), replaces the prior."""
     from vaekit.sample.ops import sample
 
     g = torch.Generator().manual_seed(seed)
@@ -212,7 +221,7 @@ def draw_samples(run: Run, n: int, seed: int, temperature: float = 1.0, labels: 
         yb = None if y is None else y[start : start + m]
         # One seed per batch from a SeedSequence: batch i of seed s never repeats a batch of another seed.
         batch_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
-        parts.append(sample(run.model, m, temperature, seed=batch_seed, y=yb))
+        parts.append(sample(run.model, m, temperature, seed=batch_seed, y=yb, sampler=sampler))
     x = torch.cat(parts).float()
     if binary:
         x = torch.bernoulli(x.clamp(0, 1), generator=g)

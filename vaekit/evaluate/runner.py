@@ -49,6 +49,8 @@ class EvalContext:
     seed: int
     _moments: tuple[torch.Tensor, torch.Tensor] | None = None
     inception_weights: str | None = None  # a local pytorch-fid weights file: the quality group adds fid_inception
+    sampler: str = "prior"  # where the quality group's samples draw their codes: prior, or gmm
+    components: int = 10  # of the gmm sampler
 
     @property
     def model(self) -> torch.nn.Module:
@@ -121,7 +123,7 @@ def quality_metrics(ctx: EvalContext) -> dict[str, Any]:
     from vaekit.evaluate.quality import sample_quality
 
     q = sample_quality(ctx.run, len(ctx.x), seed=ctx.seed, inception_weights=ctx.inception_weights, split=ctx.split,
-                       real=Split(ctx.x, ctx.y))
+                       real=Split(ctx.x, ctx.y), sampler=ctx.sampler, components=ctx.components)
     return {k: v for k, v in q.items() if k not in ("split", "seconds")}  # the runner reports those
 
 
@@ -156,14 +158,15 @@ def metric_groups(metrics: Sequence[str] | str | None) -> list[str]:
 def evaluate(run: Run, split: str | None = None, importance_samples: int | None = None, *,
              batch_size: int | None = None, chunk_size: int | None = None, limit: int | None = None,
              seed: int = 0, write: bool = True, metrics: Sequence[str] | None = None,
-             inception_weights: str | None = None) -> dict[str, Any]:
+             inception_weights: str | None = None, sampler: str = "prior", components: int = 10) -> dict[str, Any]:
     """The figures of the chosen metric groups on one split, as a dict; writes `eval_SPLIT.json`.
 
     `metrics` names groups of METRIC_GROUPS: "likelihood" (ELBO, importance-sampled NLL in nats
     and bits/dim), "latent" (active units, KL per dimension, I(x; z), collapse warning),
     "fidelity" (reconstruction errors, SSIM) and "disentanglement" (MIG, FactorVAE score; data
     sets with factors only) and "quality" (sample quality and diversity; `inception_weights`, a
-    local pytorch-fid weights file, adds Inception FID). None gives likelihood and latent. Defaults come from the run's
+    local pytorch-fid weights file, adds Inception FID; `sampler` "gmm" draws its samples' codes from
+    a Gaussian mixture of `components` fitted to the training codes). None gives likelihood and latent. Defaults come from the run's
     `eval` config (split 'test', K = 5000). `limit` evaluates a seeded random subset (quick
     checks: not a test-set figure).
     """
@@ -174,6 +177,15 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
         from vaekit.evaluate.inception import require_weights_file
 
         require_weights_file(inception_weights)  # before the slow groups run, not after
+    if sampler != "prior":
+        if "quality" not in groups:
+            raise ConfigError(f"the sampler is used by the quality metric group only; add it (--metrics quality) "
+                              f"or leave out --sampler {sampler}")
+        from vaekit.registry import SAMPLERS
+
+        SAMPLERS.get(sampler)  # an unknown name fails now, with a suggestion
+        if components < 1:
+            raise ConfigError(f"the {sampler} sampler needs at least 1 component, got {components}")
     ec = run.config.eval
     split = split or ec.split
     k = importance_samples if importance_samples is not None else ec.importance_samples
@@ -193,7 +205,8 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
         # binarized-MNIST test images are harder than the rest).
         data = limit_split(data, limit, np.random.default_rng(seed))
     ctx = EvalContext(run, split, data.x, data.y, getattr(data, "factors", None), k, batch_size, chunk_size, seed,
-                      inception_weights=None if inception_weights is None else str(inception_weights))
+                      inception_weights=None if inception_weights is None else str(inception_weights),
+                      sampler=sampler, components=components)
     t0 = time.perf_counter()
     result: dict[str, Any] = {"split": split, "num_examples": len(data.x)}
     for group in groups:

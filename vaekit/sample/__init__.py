@@ -2,6 +2,6 @@
 
 from vaekit.sample.grid import grid_array, save_grid
 from vaekit.sample.ops import decode, encode, interpolate, reconstruct, sample, traverse
-from vaekit.sample.samplers import GMMSampler, PriorSampler
+from vaekit.sample.samplers import GMMSampler, PriorSampler, fitted_sampler
 
-__all__ = ["GMMSampler", "PriorSampler", "decode", "encode", "grid_array", "interpolate", "reconstruct", "sample", "save_grid", "traverse"]
+__all__ = ["GMMSampler", "PriorSampler", "decode", "encode", "fitted_sampler", "grid_array", "interpolate", "reconstruct", "sample", "save_grid", "traverse"]

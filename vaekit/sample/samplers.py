@@ -97,3 +97,16 @@ class GMMSampler(PriorSampler):
         logdet = torch.log(torch.diagonal(self.chol, dim1=-2, dim2=-1)).sum(-1)  # (K,)
         comp = -0.5 * (sol**2).sum(-1) - logdet - 0.5 * d * math.log(2 * math.pi)
         return torch.logsumexp(comp + torch.log(self.weights), dim=-1)
+
+
+def fitted_sampler(model: nn.Module, name: str, x: torch.Tensor | None = None, y: torch.Tensor | None = None,
+                   components: int = 10) -> PriorSampler | None:
+    """The sampler registered as `name`, fitted on examples x (the training split): None for
+    'prior', which the model's own `sample` already is. Unknown names raise ConfigError."""
+    if name == "prior":
+        return None
+    cls = SAMPLERS.get(name)
+    if x is None:
+        raise ConfigError(f"the {name} sampler is fitted on the training examples; pass them")
+    return cls(model, components=components).fit(x, y)
+
