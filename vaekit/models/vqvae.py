@@ -259,6 +259,12 @@ class VQVAE(VAE):
         codes = self.code_prior.sample(n, temperature, generator)
         return self.decode(self.lookup(codes).flatten(-2), y).mean
 
+    def decode_code(self, z: torch.Tensor, y: torch.Tensor | None = None):
+        """p(x|z_q) for a code z in the space `encode` returns (z_e, flattened): each of its
+        vectors snapped to the nearest codebook entry, the only inputs the decoder has seen."""
+        z_e = z.float().unflatten(-1, (self.latent_dim, self.code_dim))
+        return self.decode(self.lookup(self.nearest(z_e)).flatten(-2), y)
+
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         _, _, z_q = self.quantize(x)

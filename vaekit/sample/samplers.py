@@ -40,8 +40,8 @@ class PriorSampler:
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
                y: torch.Tensor | None = None) -> torch.Tensor:
-        """n examples: the likelihood's mean at the sampled codes."""
-        return self.model.decode(self.latents(n, temperature, generator), y).mean
+        """n examples: the model's own samples from its prior."""
+        return self.model.sample(n, temperature, generator, y=y)
 
 
 @SAMPLERS.register("gmm")
@@ -88,6 +88,13 @@ class GMMSampler(PriorSampler):
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         eps = torch.randn(n, self.means.shape[1], 1, device=self.means.device, generator=generator)
         return self.means[k] + temperature * (self.chol[k] @ eps).squeeze(-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               y: torch.Tensor | None = None) -> torch.Tensor:
+        """n examples: the likelihood's mean at codes drawn from the mixture, decoded from the
+        space `encode` returns (a hierarchy's top layer, a VQ-VAE's encoder outputs)."""
+        return self.model.decode_code(self.latents(n, temperature, generator), y).mean
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Log-density of the fitted mixture at codes z (N, D)."""
