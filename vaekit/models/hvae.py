@@ -106,7 +106,12 @@ class HVAE(LayeredVAE):
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
                y: torch.Tensor | None = None) -> torch.Tensor:
-        z = self.prior.sample(n, temperature, generator)
+        return self.decode_sample(self.prior.sample(n, temperature, generator), temperature, generator)
+
+    @torch.no_grad()
+    def decode_sample(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+                      y: torch.Tensor | None = None) -> torch.Tensor:
+        """A top-layer code z_L with the layers below drawn from p(z_i | z_{i+1}) at `temperature`."""
         return self.decode(self._down(z, temperature, generator)).mean
 
     @torch.no_grad()

@@ -102,7 +102,12 @@ class LadderVAE(LayeredVAE):
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
                y: torch.Tensor | None = None) -> torch.Tensor:
-        z = self.prior.sample(n, temperature, generator)
+        return self.decode_sample(self.prior.sample(n, temperature, generator), temperature, generator)
+
+    @torch.no_grad()
+    def decode_sample(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+                      y: torch.Tensor | None = None) -> torch.Tensor:
+        """A top-layer code z_L with the layers below drawn from p(z_i | z_{i+1}) at `temperature`."""
         for i in range(len(self.dims) - 2, -1, -1):
             p_i = DiagonalGaussian.from_params(self.down[i](z))
             eps = torch.randn(p_i.mu.shape, device=z.device, generator=generator)

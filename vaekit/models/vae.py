@@ -137,7 +137,15 @@ class VAE(nn.Module):
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
                y: torch.Tensor | None = None) -> torch.Tensor:
         """n new examples: the likelihood's mean at z drawn from the prior (scaled by temperature)."""
-        return self.decode(self.prior.sample(n, temperature, generator), y).mean
+        return self.decode_sample(self.prior.sample(n, temperature, generator), temperature, generator, y)
+
+    @torch.no_grad()
+    def decode_sample(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+                      y: torch.Tensor | None = None) -> torch.Tensor:
+        """The example `sample` makes of a drawn code z, in the space `encode` returns: the
+        likelihood's mean. A hierarchy draws its lower layers here, so a sampler that draws z
+        elsewhere (the ex-post mixture) samples the rest as the model does."""
+        return self.decode_code(z, y).mean
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

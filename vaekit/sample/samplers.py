@@ -92,9 +92,10 @@ class GMMSampler(PriorSampler):
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
                y: torch.Tensor | None = None) -> torch.Tensor:
-        """n examples: the likelihood's mean at codes drawn from the mixture, decoded from the
-        space `encode` returns (a hierarchy's top layer, a VQ-VAE's encoder outputs)."""
-        return self.model.decode_code(self.latents(n, temperature, generator), y).mean
+        """n examples: codes drawn from the mixture in the space `encode` returns (a hierarchy's top
+        layer, a VQ-VAE's encoder outputs), made into examples as the model's own `sample` does
+        (`decode_sample`: a hierarchy's lower layers drawn from their conditional priors)."""
+        return self.model.decode_sample(self.latents(n, temperature, generator), temperature, generator, y)
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         """Log-density of the fitted mixture at codes z (N, D)."""
