@@ -1,7 +1,7 @@
 """Does the k-means feature space rank models as the label feature space does?
 
 A data set without labels (binarized MNIST) gets its sample-quality classifier from k-means
-clusters (`vaekit.evaluate.clusters`). This checks that choice where both are possible: on
+clusters (`vaekit.data.clusters`). This checks that choice where both are possible: on
 Fashion-MNIST, the same samples of every leaderboard model are scored in the features of a
 classifier trained on the labels and of one trained on the clusters of the same images, and the
 two rankings are compared (Spearman's rank correlation).

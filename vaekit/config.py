@@ -83,6 +83,7 @@ class DataConfig:
     color: bool = False  # images as RGB instead of grayscale
     label_column: str | None = None  # CSV column that holds labels, kept out of the features
     classes: tuple[int, ...] | None = None  # keep only these labels in train and val (test keeps all: one-class protocol)
+    cluster_labels: int = 0  # N > 0: label every example by the N k-means clusters of the training split
 
 
 @dataclass(frozen=True)

@@ -180,3 +180,36 @@ def test_classes_without_labels_is_an_error(tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((20, 3)))
     with pytest.raises(DataError, match="data.classes needs labels"):
         load(tmp_path / "x.npy", classes=(0,))
+
+
+def test_cluster_labels_give_a_set_without_labels_classes(tmp_path):
+    # Two well-separated groups of vectors, no labels: 2 clusters recover the groups in every split.
+    rng = np.random.default_rng(0)
+    group = rng.integers(0, 2, 400)
+    np.save(tmp_path / "x.npy", (rng.normal(size=(400, 5)) * 0.1 + group[:, None] * 3).astype(np.float32))
+    bare = load(tmp_path / "x.npy")
+    assert bare.train.y is None and bare.num_classes is None
+    data = load(tmp_path / "x.npy", cluster_labels=2)
+    assert data.num_classes == 2
+    for name in ("train", "val", "test"):
+        split = data.split(name)
+        assert torch.equal(split.x, bare.split(name).x)  # the examples are untouched
+        truth = torch.from_numpy((split.x[:, 0] > 1.5).numpy()).long()
+        assert torch.equal(split.y, truth) or torch.equal(split.y, 1 - truth)
+    again = load(tmp_path / "x.npy", cluster_labels=2)
+    assert torch.equal(again.train.y, data.train.y)  # seeded by data.split_seed
+
+
+def test_cluster_labels_replace_labels_and_are_checked():
+    digits = load_dataset(DataConfig(name="digits", cluster_labels=10))
+    true = load_dataset(DataConfig(name="digits")).test.y
+    assert digits.num_classes == 10 and set(digits.test.y.unique().tolist()) <= set(range(10))
+    # Clusters of digit images follow the digits: most of each cluster is one digit.
+    purity = sum(int(true[digits.test.y == c].bincount().max()) for c in digits.test.y.unique()) / len(true)
+    assert purity > 0.6
+    with pytest.raises(DataError, match="data.cluster_labels=1 must be 0"):
+        load_dataset(DataConfig(name="digits", cluster_labels=1))
+    with pytest.raises(DataError, match="use one of them"):
+        load_dataset(DataConfig(name="digits", cluster_labels=5, classes=(0,)))
+    with pytest.raises(DataError, match="needs at least 50 training examples"):
+        load_dataset(DataConfig(name="digits", cluster_labels=50, limit=20))

@@ -44,6 +44,9 @@ def load_dataset(config: DataConfig) -> Dataset:
             name: limit(s, config.limit, _rng(config.split_seed, LIMIT, SPLITS.index(name))) for name, s in splits.items()
         }
     splits = {name: binarize(s, config.binarize, config.split_seed, name, config.name) for name, s in splits.items()}
+    num_classes = raw.num_classes
+    if config.cluster_labels:
+        splits, num_classes = cluster_labelled(splits, config.cluster_labels, config.split_seed, config.name)
     if config.binarize in ("threshold", "static"):
         binary = True
     else:
@@ -57,9 +60,23 @@ def load_dataset(config: DataConfig) -> Dataset:
         is_image=raw.is_image,
         binary=binary,
         dynamic_binarize=config.binarize == "dynamic",
-        num_classes=raw.num_classes,
+        num_classes=num_classes,
         factor_names=raw.factor_names,
     )
+
+
+def cluster_labelled(splits: dict[str, Split], k: int, seed: int, set_name: str) -> tuple[dict[str, Split], int]:
+    """Every split labelled by the k k-means clusters of the training split (`vaekit.data.clusters`,
+    seeded by `seed`), in place of any labels it had: classes for a conditional VAE on data
+    without them. Returns the splits and k."""
+    from vaekit.data.clusters import fit_clusters
+
+    train = splits["train"]
+    if len(train) < k:
+        raise DataError(f"data.cluster_labels={k} needs at least {k} training examples, and {set_name} has "
+                        f"{len(train)}; lower data.cluster_labels")
+    clusters = fit_clusters(train.x, k, seed=seed)
+    return {name: Split(s.x, clusters.assign(s.x), s.factors) for name, s in splits.items()}, k
 
 
 def keep_classes(split: Split, classes: tuple[int, ...], set_name: str) -> Split:
@@ -178,6 +195,12 @@ def _check_options(config: DataConfig) -> None:
         raise DataError(f"data.split_seed={config.split_seed} must be 0 or more; for example data.split_seed=0")
     if config.limit is not None and config.limit < 1:
         raise DataError(f"data.limit={config.limit} must be at least 1; leave it unset to keep every example")
+    if config.cluster_labels == 1 or config.cluster_labels < 0:
+        raise DataError(f"data.cluster_labels={config.cluster_labels} must be 0 (the set's own labels) or at least 2 "
+                        f"clusters; for example data.cluster_labels=10")
+    if config.cluster_labels and config.classes is not None:
+        raise DataError("data.classes picks classes of the set's own labels, which data.cluster_labels replaces; "
+                        "use one of them")
 
 
 def _empty_message(config: DataConfig, raw: RawSet, name: str) -> str:

@@ -12,7 +12,7 @@ comparable between runs on the same data set, never with published Inception FID
     extractor.accuracy      # on the validation split
 
 A data set without labels, or with a single class, is labelled by k-means instead
-(`vaekit.evaluate.clusters`): the classifier then learns to tell its 50 main modes apart, and
+(`vaekit.data.clusters`): the classifier then learns to tell its 50 main modes apart, and
 `info["labels"]` says "kmeans" rather than "classes".
 
 The network is a small conv net for images of at least 8x8 pixels and an MLP otherwise. It is
@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vaekit.data.base import Dataset, Split
-from vaekit.evaluate.clusters import default_k, fit_clusters
+from vaekit.data.clusters import default_k, fit_clusters
 from vaekit.errors import CheckpointError, DataError, OutputError
 from vaekit.seeding import seeded
 from vaekit.train.checkpoint import load_into, load_weights, save_weights, write_json

@@ -9,7 +9,7 @@ import torch
 from sklearn.cluster import KMeans
 
 from vaekit.errors import DataError
-from vaekit.evaluate.clusters import _kmeans_plus_plus, default_k, fit_clusters, lloyd
+from vaekit.data.clusters import _kmeans_plus_plus, default_k, fit_clusters, lloyd
 
 
 def blobs(n: int = 600, k: int = 5, d: int = 10, spread: float = 5.0, seed: int = 0):

@@ -1,5 +1,6 @@
 """k-means pseudo-labels: classes for a data set that has none, so that the sample-quality
-feature classifier (`vaekit.evaluate.classifier`) can be trained on any data.
+feature classifier (`vaekit.evaluate.classifier`) can be trained on any data, and a conditional
+VAE can condition on them (`data.cluster_labels`).
 
 A classifier trained to tell apart the k-means clusters of the training split learns the
 features that separate its main modes of variation (the one-round form of DeepCluster, Caron et
