@@ -9,8 +9,8 @@ space.
 - `diversity`: the mean distance between random pairs, to be compared with the real data's.
 - `sample_quality(run)`: all of them for a run's samples against its test split, in the feature
   space of a classifier trained on the data set (`vaekit.evaluate.classifier`; on its k-means
-  clusters when it has no labels), plus Inception
-  FID when a local weights file is given (`vaekit.evaluate.inception`).
+  clusters when it has no labels), plus Inception FID when a local weights file is given
+  (`vaekit.evaluate.inception`).
 """
 
 from __future__ import annotations
@@ -133,9 +133,10 @@ def sample_quality(run: Run, num_samples: int | None = None, seed: int = 0, ince
     training split and cached (`vaekit.evaluate.classifier`). Samples are the likelihood's mean,
     drawn from Bernoulli(mean) when the real examples are binary, so that like is compared with
     like. `sampler` "gmm" draws the codes from a Gaussian mixture of `components` fitted to the
-    training split's codes (ex-post density estimation) instead of the prior. A data set without labels gets a classifier of its k-means clusters
-    (`classifier_labels` says which). `inception_weights`, a local pytorch-fid weights file, adds
-    `fid_inception`. Seeded: the same seed gives the same figures.
+    training split's codes (ex-post density estimation) instead of the prior. A data set without
+    labels gets a classifier of its k-means clusters (`classifier_labels` says which).
+    `inception_weights`, a local pytorch-fid weights file, adds `fid_inception`. Seeded: the same
+    seed gives the same figures.
     """
     from vaekit.evaluate.classifier import feature_extractor
 

@@ -165,9 +165,9 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
     and bits/dim), "latent" (active units, KL per dimension, I(x; z), collapse warning),
     "fidelity" (reconstruction errors, SSIM) and "disentanglement" (MIG, FactorVAE score; data
     sets with factors only) and "quality" (sample quality and diversity; `inception_weights`, a
-    local pytorch-fid weights file, adds Inception FID; `sampler` "gmm" draws its samples' codes from
-    a Gaussian mixture of `components` fitted to the training codes). None gives likelihood and latent. Defaults come from the run's
-    `eval` config (split 'test', K = 5000). `limit` evaluates a seeded random subset (quick
+    local pytorch-fid weights file, adds Inception FID; `sampler` "gmm" draws the samples' codes
+    from a Gaussian mixture of `components` fitted to the training codes). None gives likelihood
+    and latent. Defaults come from the run's `eval` config (split 'test', K = 5000). `limit` evaluates a seeded random subset (quick
     checks: not a test-set figure).
     """
     groups = metric_groups(metrics)
