@@ -33,6 +33,18 @@ MAX_ITERATIONS = 100
 CHUNK = 4096  # examples per distance block when labelling
 
 
+def standard_moments(x: torch.Tensor, per_channel: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) that standardize examples x: per channel of images (N, C, H, W), keeping those
+    dimensions, or per dimension of the flattened examples. A dimension that barely varies (the
+    border pixels of digits) gets at least a tenth of the mean std, so that a tiny deviation there
+    does not become a huge coordinate."""
+    if per_channel:
+        return x.mean((0, 2, 3), keepdim=True), x.std((0, 2, 3), keepdim=True)
+    flat = x.flatten(1)
+    std = flat.std(0)
+    return flat.mean(0), std.clamp_min(0.1 * float(std.mean()))
+
+
 def default_k(n: int, k: int = 50) -> int:
     """At most k clusters, and at least 16 training examples per cluster (2 at the least)."""
     return max(2, min(k, n // 16))
@@ -76,13 +88,8 @@ def fit_clusters(x: torch.Tensor, k: int, *, seed: int = 0, iterations: int = MA
         pool = (max(1, math.floor(h * scale)), max(1, math.floor(w * scale)))
     g = torch.Generator().manual_seed(seed)
     subset = x[torch.randperm(len(x), generator=g)[:FIT_EXAMPLES]] if len(x) > FIT_EXAMPLES else x
-    if image:
-        coarse = subset.double() if pool is None else F.adaptive_avg_pool2d(subset.double(), pool)
-        mean, std = coarse.mean((0, 2, 3), keepdim=True), coarse.std((0, 2, 3), keepdim=True)
-    else:
-        flat = subset.double().flatten(1)
-        mean, std = flat.mean(0), flat.std(0)
-        std = std.clamp_min(0.1 * float(std.mean()))  # near-constant dimensions must not dominate
+    coarse = subset.double() if pool is None else F.adaptive_avg_pool2d(subset.double(), pool)
+    mean, std = standard_moments(coarse, per_channel=image)
     clusters = Clusters(torch.empty(0), mean, std.clamp_min(1e-12), pool)
     points = clusters.view(subset)
     centres = lloyd(points, _kmeans_plus_plus(points, k, g), iterations)

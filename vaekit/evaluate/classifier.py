@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vaekit.data.base import Dataset, Split
-from vaekit.data.clusters import default_k, fit_clusters
+from vaekit.data.clusters import default_k, fit_clusters, standard_moments
 from vaekit.errors import CheckpointError, DataError, OutputError
 from vaekit.seeding import seeded
 from vaekit.train.checkpoint import load_into, load_weights, save_weights, write_json
@@ -293,14 +293,7 @@ def _targets(dataset: Dataset, seed: int) -> tuple[torch.Tensor, Split, str, int
 def _set_normalization(net: nn.Module, x: torch.Tensor, arch: str) -> None:
     # Standardize inputs with training statistics: the same recipe then fits pixels in [0, 1]
     # and arrays of any scale.
-    if arch == "conv":
-        mean, std = x.mean((0, 2, 3), keepdim=True), x.std((0, 2, 3), keepdim=True)
-    else:
-        flat = x.flatten(1)
-        mean, std = flat.mean(0), flat.std(0)
-        # Dimensions that barely vary in the data (the border pixels of digits) must not turn a
-        # sample's tiny deviation there into a huge feature.
-        std = std.clamp_min(0.1 * float(std.mean()))
+    mean, std = standard_moments(x, per_channel=arch == "conv")
     net.mean.copy_(mean.reshape(net.mean.shape))
     net.std.copy_(std.clamp_min(1e-6).reshape(net.std.shape))
 

@@ -104,11 +104,6 @@ class HVAE(LayeredVAE):
         return self.decode(self._down(z), y)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
-               y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.decode_sample(self.prior.sample(n, temperature, generator), temperature, generator)
-
-    @torch.no_grad()
     def decode_sample(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
                       y: torch.Tensor | None = None) -> torch.Tensor:
         """A top-layer code z_L with the layers below drawn from p(z_i | z_{i+1}) at `temperature`."""
