@@ -24,6 +24,11 @@ class OutputError(VaekitError, OSError):
     """An output location cannot be written."""
 
 
+class InputError(VaekitError, ValueError):
+    """An argument or tensor passed to the Python API has the wrong shape, type or value (a code
+    of the wrong width, a temperature that is not a positive finite number, ...)."""
+
+
 class TrainingError(VaekitError, RuntimeError):
     """Training cannot go on (for example, the loss stays non-finite)."""
 

@@ -238,7 +238,9 @@ def test_a_collapsed_model_scores_worse(run, data, cache):
 
     bad = sample_quality(dataclasses.replace(run, model=Collapsed()), seed=0, cache_dir=cache)
     assert run.model is model
-    assert bad["diversity"] == 0.0 and bad["diversity_ratio"] == 0.0
+    # One image in every row of a batch: matmul kernels may round rows at a tile's edge apart by
+    # an ulp, so "no diversity" is a distance far below the real samples', not an exact 0.
+    assert bad["diversity"] < 1e-4 * good["diversity"] and bad["diversity_ratio"] < 1e-4
     assert bad["precision"] == 1.0 and bad["recall"] < 0.5
     assert bad["fd_classifier"] > 2 * good["fd_classifier"]
     assert good["recall"] > bad["recall"]

@@ -1,8 +1,8 @@
 """Importance-sampled negative log-likelihood over a whole split.
 
 Data points are batched and each batch's K samples are drawn in chunks, so every decoder call is
-one large matmul over (chunk x batch) rows; the log-weights are kept in fp32 and combined with
-one stable log-sum-exp per data point.
+one large matmul over (chunk x batch) rows; the log-weights are kept in fp32 and combined in fp64
+with one stable log-mean-exp per data point (`vaekit.objectives.log_mean_exp`).
 """
 
 from __future__ import annotations
