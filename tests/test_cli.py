@@ -95,6 +95,24 @@ def test_evaluate_writes_eval_split_json(trained):
     assert json.loads((run / "eval_val.json").read_text())["split"] == "val"
 
 
+def test_evaluate_out_writes_the_figures_elsewhere(trained, tmp_path):
+    run = trained[0]
+    before = sorted(p.name for p in run.iterdir())
+    stamps = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    code, out, err = cli("evaluate", run, "-k", "2", "--limit", "10", "--split", "val", "--out", tmp_path / "evals")
+    assert code == 0, err
+    assert json.loads((tmp_path / "evals" / "eval_val.json").read_text())["split"] == "val"
+    assert json.loads(out)["num_examples"] == 10
+    assert sorted(p.name for p in run.iterdir()) == before  # the run directory is left alone
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == stamps
+    code, _, err = cli("evaluate", run, "-k", "2", "--limit", "10", "--out", tmp_path / "one.json")
+    assert code == 0, err
+    assert json.loads((tmp_path / "one.json").read_text())["split"] == "test"
+    (tmp_path / "file").write_text("")
+    code, _, err = cli("evaluate", run, "-k", "2", "--out", tmp_path / "file" / "evals")
+    assert code == 2 and "choose another --out" in error_line(err) and err.count("\n") == 1
+
+
 def test_sample_is_repeatable_with_a_seed(trained, tmp_path):
     run = trained[0]
     paths = {}
@@ -310,7 +328,9 @@ def test_evaluate_with_an_incompatible_config_override(trained):
 @pytest.mark.parametrize("edit, expected", [
     (lambda text: text.replace("latent_dim: 8", "latent_dim: 5"), "does not fit this config"),
     (lambda text: text.replace("latent_dim: 8", "latent_dimm: 8"), "did you mean 'latent_dim'"),
-    (lambda text: text + "\n  : [unclosed\n", "damaged"),
+    (lambda text: text + "\n  : [unclosed\n", "is not valid YAML at line"),
+    (lambda text: text + "train:\n  epochs: 3\n", "sets 'train' twice (lines"),  # YAML would keep the last silently
+    (lambda text: "", "is empty"),
 ])
 def test_an_edited_config_yaml_is_reported(run_copy, edit, expected):
     path = run_copy / "config.yaml"
@@ -338,6 +358,7 @@ def test_a_missing_or_damaged_checkpoint_is_reported(run_copy, damage, expected)
     (("evaluate", "{run}", "-k", "0"), "at least 1"),
     (("sample", "{run}", "--out", "{tmp}/file/s.png"), "choose another --out"),
     (("embed", "{run}", "--out", "{tmp}/file/emb"), "choose another --out"),
+    (("anomaly", "{run}", "--out", "{tmp}/file/scores"), "choose another --out"),  # was an OSError traceback
     (("evaluate", "{tmp}/nowhere"), "not a run directory"),
     (("sample", "{run}", "extra"), "unrecognised argument"),
 ])
@@ -347,6 +368,24 @@ def test_bad_arguments_to_the_run_commands(trained, tmp_path, args, expected):
     assert code == 2 and expected in error_line(err) and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("args", [
+    ("sample", "-n", "0"), ("sample", "-n", "-3"), ("sample", "--temperature", "nan"), ("sample", "--temperature", "inf"),
+    ("interpolate", "--steps", "0"), ("interpolate", "--steps", "-3"), ("interpolate", "--pairs", "-2"),
+    ("reconstruct", "-n", "0"), ("anomaly", "--score", "nll", "-k", "0"), ("evaluate", "-k", "0"),
+], ids=" ".join)
+def test_a_number_out_of_range_writes_nothing_into_a_real_run(trained, tmp_path, args):
+    """The issue's cases: each of these once wrote a picture (or ended in a torch traceback)."""
+    run = trained[0]
+    before = {p.name: p.stat().st_mtime_ns for p in run.iterdir()}
+    command, *options = args
+    code, out, err = cli(command, run, *options)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert error_line(err).endswith(f"; see vaekit {command} --help")
+    assert {p.name: p.stat().st_mtime_ns for p in run.iterdir()} == before
+    code, _, err = cli(command, run, *options, "--out", tmp_path / "out.png")
+    assert code == 2 and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_asking_for_cuda_without_it(trained):
     code, _, err = cli("evaluate", trained[0], "--device", "cuda", "-k", "2")
@@ -354,6 +393,6 @@ def test_asking_for_cuda_without_it(trained):
 
 
 def test_an_unknown_command_is_an_argparse_error():
-    with pytest.raises(SystemExit) as e:
-        cli("trian")
-    assert e.value.code == 2
+    code, out, err = cli("trian")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "invalid choice: 'trian'" in error_line(err) and err.endswith("; see vaekit --help\n")

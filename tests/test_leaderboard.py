@@ -304,9 +304,9 @@ def test_cli_prints_the_table_and_the_paths(configs, board_copy):
 
 @pytest.mark.parametrize("args, message", [
     (["--budget", "ten"], "budget 'ten' is not understood; give a time such as 90s"),
-    (["--budget", "1ep", "--samples", "-1"], "samples per grid must be at least 0"),
+    (["--budget", "1ep", "--samples", "-1"], "argument --samples: must be at least 0"),
     (["--budget", "1ep", "--metrics", "fidelty"], "unknown metric group 'fidelty'"),
-    (["--budget", "1ep", "-k", "0"], "importance samples must be at least 1"),
+    (["--budget", "1ep", "-k", "0"], "argument -k/--importance-samples: must be at least 1"),
     (["--budget", "1ep", "--train.nope=1"], None),  # a bad override: a failed row, not an error
 ])
 def test_cli_errors_are_one_line_with_exit_code_2(configs, tmp_path, args, message):

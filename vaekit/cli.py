@@ -1,7 +1,9 @@
 """The `vaekit` command line: thin; it parses, then calls the library.
 
-Every user error is a `VaekitError` printed as one line, exit code 2. Dotted config overrides
-follow the command's own options: `vaekit train configs/digits.yaml --model.latent_dim=8`.
+Every user error is a `VaekitError` printed as one line, exit code 2; so is a malformed command
+line, including a number outside its option's range (the option types of `vaekit.checks`),
+caught before anything is loaded or written. Dotted config overrides follow the command's own
+options: `vaekit train configs/digits.yaml --model.latent_dim=8`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from vaekit.checks import (MAX_COMPONENTS, MAX_GRID, MAX_IMAGES, MAX_K, MAX_PAIRS, MAX_STEPS, MAX_TEMPERATURE,
+                           TSNE_SEED_MAX, Parser, count, finite, label, seed)
 from vaekit.errors import ConfigError, VaekitError
 
 
@@ -70,31 +74,42 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> None:
 
     run = _load(args, overrides)
     metrics = [m for item in args.metrics or () for m in item.split(",")] if args.metrics else None
+    out = None
+    if args.out:  # a folder, as for every other command; a name ending in .json is the file itself
+        out = Path(args.out) if args.out.endswith(".json") else _folder(Path(args.out))
     result = evaluate(run, args.split, args.importance_samples, batch_size=args.batch_size, limit=args.limit,
                       seed=args.seed, metrics=metrics, inception_weights=args.inception_weights,
-                      sampler=args.sampler, components=args.components)
+                      sampler=args.sampler, components=args.components, out=out)
     print(json.dumps(result, indent=2))
     if result.get("collapse_warning"):  # on stderr, so that stdout stays pure JSON
         print(f"vaekit: warning: {result['collapse_warning']}", file=sys.stderr)
 
 
-def _out(args: argparse.Namespace, run, default: str) -> Path:
-    path = Path(args.out) if args.out else run.path / default
+def _folder(path: Path) -> Path:
+    """An output folder, created if missing; OutputError when it cannot be."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         from vaekit.errors import OutputError
 
-        raise OutputError(f"cannot create '{path.parent}' ({e.strerror}); choose another --out") from None
+        raise OutputError(f"cannot create '{path}' ({e.strerror}); choose another --out") from None
+    return path
+
+
+def _out(args: argparse.Namespace, run, default: str) -> Path:
+    path = Path(args.out) if args.out else run.path / default
+    _folder(path.parent)
     return path
 
 
 def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
-    """A PNG grid for image data; a .npy array for anything else."""
+    """A PNG grid for image data; a .npy array for anything else, in the data's own units (the
+    run's codec undoes the standardisation the model was trained on)."""
 
     from vaekit.sample import save_grid
     from vaekit.train.checkpoint import atomic_write
 
+    x = run.codec.decode(x.detach().cpu())
     if len(run.data_shape) == 3:
         return save_grid(x.reshape(-1, *run.data_shape), path.with_suffix(".png"), nrow=nrow)
     path = path.with_suffix(".npy")
@@ -154,13 +169,7 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
     run = _load(args, overrides)
     split = run.dataset().split(args.split)
     mu, logvar = encode(run.model, split.x, y=split.y)
-    out = Path(args.out) if args.out else run.path
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        from vaekit.errors import OutputError
-
-        raise OutputError(f"cannot create '{out}' ({e.strerror}); choose another --out") from None
+    out = _folder(Path(args.out)) if args.out else run.path
     from vaekit.train.checkpoint import atomic_write
 
     files = {"mu": mu.numpy(), "logvar": logvar.numpy()}
@@ -191,8 +200,7 @@ def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
         anomalous = ~torch.isin(split.y, torch.tensor(args.normal))
         result.update(normal_classes=sorted(args.normal), num_anomalies=int(anomalous.sum()),
                       auroc=auroc(scores, anomalous), auprc=auprc(scores, anomalous))
-    out = Path(args.out) if args.out else run.path
-    out.mkdir(parents=True, exist_ok=True)
+    out = _folder(Path(args.out)) if args.out else run.path
     atomic_write(out / f"anomaly_{args.split}_scores.npy", lambda tmp: _save_npy(tmp, scores.numpy()))
     write_json(out / f"anomaly_{args.split}.json", result)
     print(json.dumps(result, indent=2))
@@ -243,34 +251,57 @@ def _save_npy(path: str, array) -> None:
         np.save(f, array)
 
 
+TRAIN_EPILOG = """\
+Any config key can be overridden after the other options with its dotted path, as
+--SECTION.KEY=VALUE or --SECTION.KEY VALUE; values are read as YAML:
+
+  vaekit train configs/digits.yaml --train.epochs=5 --model.latent_dim 4
+  vaekit train configs/digits.yaml --model.encoder.hidden=[256,128] --data.limit=1000
+
+The keys are listed in docs/configuration.md. With --resume RUN, overrides change the run's
+stored config (for example --train.epochs=20 to train longer)."""
+
+OVERRIDES_EPILOG = """\
+Dotted config overrides, such as --data.data_dir=PATH or --data.limit=500, change the
+run's stored config for this command only."""
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vaekit", description="Train, evaluate and sample variational autoencoders.")
+    """The `vaekit` argument parser: one subcommand per action, every option with help."""
+    p = Parser(prog="vaekit", description="Train, evaluate and sample variational autoencoders.")
     p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
                    help="import a module first, so the models, likelihoods or data sets it registers can be used")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    splits = ["train", "val", "test"]
+    devices = ["auto", "cpu", "cuda"]
+
+    def command(name: str, help: str, epilog: str | None = OVERRIDES_EPILOG) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=epilog,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
 
     def run_cmd(name: str, help: str) -> argparse.ArgumentParser:
-        s = sub.add_parser(name, help=help)
+        s = command(name, help)
         s.add_argument("run", help="run directory written by vaekit train")
-        s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="default cpu")
+        s.add_argument("--device", choices=devices, default=None, help="where the model runs (default cpu)")
         s.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
         return s
 
-    t = sub.add_parser("train", help="train a model from a YAML config")
+    t = command("train", "train a model from a YAML config", TRAIN_EPILOG)
     t.add_argument("config", nargs="?", help="YAML config (presets in configs/)")
     t.add_argument("--out", help="run directory (default runs/CONFIG_NAME)")
     t.add_argument("--resume", metavar="RUN", help="continue a run that was stopped")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
-    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None)
+    t.add_argument("--device", choices=devices, default=None, help="train.device: where training runs (default auto)")
     t.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
     t.set_defaults(func=cmd_train)
 
     e = run_cmd("evaluate", "ELBO, importance-sampled NLL and active units on a split")
-    e.add_argument("--split", choices=["train", "val", "test"], default=None, help="default: the run's eval.split (test)")
-    e.add_argument("--importance-samples", "-k", type=int, default=None, help="K (default: the run's eval.importance_samples, 5000 unless set)")
-    e.add_argument("--batch-size", type=int, default=None, help="data points per batch")
-    e.add_argument("--limit", type=int, default=None, help="a seeded random subset of N examples (a quick check, not the split's figure)")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--split", choices=splits, default=None, help="default: the run's eval.split (test)")
+    e.add_argument("--importance-samples", "-k", type=count(1, MAX_K), default=None,
+                   help=f"K, 1 to {MAX_K:,} (default: the run's eval.importance_samples, 5000 unless set)")
+    e.add_argument("--batch-size", type=count(1), default=None, help="data points per importance-sampling batch (default: the run's eval.batch_size)")
+    e.add_argument("--limit", type=count(1), default=None, help="a seeded random subset of N examples (a quick check, not the split's figure)")
+    e.add_argument("--seed", type=seed(), default=0, help="seed of the estimates and of --limit's subset (default 0)")
     e.add_argument("--metrics", action="append", metavar="GROUP[,GROUP...]",
                    help="metric groups: likelihood, latent, fidelity, disentanglement, quality (default likelihood,latent)")
     e.add_argument("--inception-weights", metavar="PATH", default=None,
@@ -278,87 +309,102 @@ def parser() -> argparse.ArgumentParser:
                         "the quality group adds fid_inception")
     e.add_argument("--sampler", default="prior",
                    help="where the quality group's samples draw their codes: prior, or gmm (a mixture fitted to the training codes)")
-    e.add_argument("--components", type=int, default=10, help="mixture components of the gmm sampler")
+    e.add_argument("--components", type=count(1, MAX_COMPONENTS), default=10,
+                   help=f"mixture components of the gmm sampler, 1 to {MAX_COMPONENTS:,} (default 10)")
+    e.add_argument("--out", metavar="FOLDER", help="folder for eval_SPLIT.json, created if missing, or a .json file "
+                                                   "(default the run directory); earlier figures there are kept")
     e.set_defaults(func=cmd_evaluate)
 
     s = run_cmd("sample", "generate new examples")
-    s.add_argument("-n", "--n", type=int, default=64)
-    s.add_argument("--temperature", type=float, default=1.0, help="scale of the prior's standard deviation")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-n", "--n", type=count(1, MAX_IMAGES), default=64, help=f"number of examples, 1 to {MAX_IMAGES:,} (default 64)")
+    s.add_argument("--temperature", type=finite(min_exclusive=0, max=MAX_TEMPERATURE), default=1.0,
+                   help=f"scale of the prior's standard deviation, above 0 and at most {MAX_TEMPERATURE:g} (default 1)")
+    s.add_argument("--seed", type=seed(), default=0, help="the same seed gives the same examples (default 0)")
     s.add_argument("--sampler", default="prior", help="prior, or gmm: a mixture fitted to the training codes")
-    s.add_argument("--components", type=int, default=10, help="mixture components of the gmm sampler")
-    s.add_argument("--class", dest="cls", type=int, default=None, help="generate this class (conditional models)")
+    s.add_argument("--components", type=count(1, MAX_COMPONENTS), default=10,
+                   help=f"mixture components of the gmm sampler, 1 to {MAX_COMPONENTS:,} (default 10)")
+    s.add_argument("--class", dest="cls", type=label, metavar="LABEL", default=None, help="generate this class (conditional models)")
     s.add_argument("--out", help="output file (default RUN/samples.png)")
     s.set_defaults(func=cmd_sample)
 
     r = run_cmd("reconstruct", "originals beside their reconstructions")
-    r.add_argument("-n", "--n", type=int, default=32)
-    r.add_argument("--split", choices=["train", "val", "test"], default="test")
+    r.add_argument("-n", "--n", type=count(1, MAX_IMAGES), default=32,
+                   help=f"number of examples (the first of the split), 1 to {MAX_IMAGES:,} (default 32)")
+    r.add_argument("--split", choices=splits, default="test", help="where the examples come from (default test)")
     r.add_argument("--out", help="output file (default RUN/reconstructions.png)")
     r.set_defaults(func=cmd_reconstruct)
 
     i = run_cmd("interpolate", "decode straight lines between pairs of encoded examples")
-    i.add_argument("--pairs", type=int, default=8)
-    i.add_argument("--steps", type=int, default=8)
-    i.add_argument("--split", choices=["train", "val", "test"], default="test")
-    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--pairs", type=count(1, MAX_PAIRS), default=8, help=f"pairs of random examples, one row each, 1 to {MAX_PAIRS:,} (default 8)")
+    i.add_argument("--steps", type=count(2, MAX_STEPS), default=8,
+                   help=f"decodings per line, both ends included, 2 to {MAX_STEPS} (default 8)")
+    i.add_argument("--split", choices=splits, default="test", help="where the examples come from (default test)")
+    i.add_argument("--seed", type=seed(), default=0, help="picks the pairs (default 0)")
     i.add_argument("--out", help="output file (default RUN/interpolations.png)")
     i.set_defaults(func=cmd_interpolate)
 
     a = run_cmd("anomaly", "score examples by -ELBO or NLL; AUROC and AUPRC given the normal classes")
-    a.add_argument("--split", choices=["train", "val", "test"], default="test")
+    a.add_argument("--split", choices=splits, default="test", help="the examples to score (default test)")
     a.add_argument("--score", choices=["elbo", "nll"], default="elbo", help="negative ELBO, or importance-sampled NLL")
-    a.add_argument("-k", "--importance-samples", type=int, default=100, help="K for --score nll")
-    a.add_argument("--normal", type=int, action="append", help="a normal class (repeatable); other labels are anomalies")
+    a.add_argument("-k", "--importance-samples", type=count(1, MAX_K), default=100, help=f"K for --score nll, 1 to {MAX_K:,} (default 100)")
+    a.add_argument("--normal", type=label, action="append", help="a normal class (repeatable); other labels are anomalies")
     a.add_argument("--out", help="output folder (default the run directory)")
     a.set_defaults(func=cmd_anomaly)
 
-    b = sub.add_parser("leaderboard", help="train configs under one budget, evaluate them alike, write a ranked table")
+    b = command("leaderboard", "train configs under one budget, evaluate them alike, write a ranked table")
     b.add_argument("configs", nargs="+", help="YAML configs, one entry each")
     b.add_argument("--budget", required=True, help="per config: a time (90s, 10m, 1.5h) or epochs (20ep)")
     b.add_argument("--data", default=None, help="data set for every config (data.name); default: each config's own")
     b.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
     b.add_argument("--out", help="output folder (default runs/leaderboard-DATA)")
-    b.add_argument("--seed", type=int, default=0, help="train.seed for every config")
-    b.add_argument("-k", "--importance-samples", type=int, default=500, help="K of the test NLL, the same for all")
+    b.add_argument("--seed", type=seed(), default=0, help="train.seed for every config (default 0)")
+    b.add_argument("-k", "--importance-samples", type=count(1, MAX_K), default=500,
+                   help=f"K of the test NLL, the same for all, 1 to {MAX_K:,} (default 500)")
     b.add_argument("--metrics", action="append", metavar="GROUP[,GROUP]", help="metric groups for evaluate (repeatable)")
     b.add_argument("--rank-by", default="nll", help="numeric column to rank by (default nll)")
     b.add_argument("--better", choices=["lower", "higher"], default=None,
                    help="which way --rank-by improves (default: lower, higher for elbo, recon, active_units, images_per_sec)")
-    b.add_argument("--samples", type=int, default=36, help="samples per grid in the HTML page; 0 = none")
-    b.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="train.device for every config")
+    b.add_argument("--samples", type=count(0, MAX_GRID), default=36,
+                   help=f"samples per grid in the HTML page, 0 (none) to {MAX_GRID:,} (default 36)")
+    b.add_argument("--device", choices=devices, default=None, help="train.device for every config")
     b.set_defaults(func=cmd_leaderboard)
 
-    o = sub.add_parser("oneclass", help="the one-class anomaly protocol: train on each class alone, AUROC on the whole test split")
+    o = command("oneclass", "the one-class anomaly protocol: train on each class alone, AUROC on the whole test split")
     o.add_argument("config", help="YAML config of the model")
     o.add_argument("--data", default=None, help="a labelled data set (data.name); default: the config's own")
-    o.add_argument("--classes", type=int, nargs="+", default=None, help="the normal classes to run (default: every label)")
+    o.add_argument("--classes", type=label, nargs="+", default=None, help="the normal classes to run (default: every label)")
     o.add_argument("--score", choices=["elbo", "nll"], default="elbo", help="negative ELBO, or importance-sampled NLL")
-    o.add_argument("-k", "--importance-samples", type=int, default=100, help="K for --score nll")
+    o.add_argument("-k", "--importance-samples", type=count(1, MAX_K), default=100, help=f"K for --score nll, 1 to {MAX_K:,} (default 100)")
     o.add_argument("--budget", default=None, help="the same budget for every class: a time (90s, 10m) or epochs (20ep)")
-    o.add_argument("--seed", type=int, default=0, help="train.seed for every class")
+    o.add_argument("--seed", type=seed(), default=0, help="train.seed for every class (default 0)")
     o.add_argument("--out", help="output folder (default runs/oneclass-DATA)")
     o.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
-    o.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="train.device for every class")
+    o.add_argument("--device", choices=devices, default=None, help="train.device for every class")
     o.set_defaults(func=cmd_oneclass)
 
     m = run_cmd("embed", "write latent means and log-variances as .npy")
-    m.add_argument("--split", choices=["train", "val", "test"], default="test")
+    m.add_argument("--split", choices=splits, default="test", help="the examples to encode (default test)")
     m.add_argument("--out", help="output folder (default the run directory)")
     m.set_defaults(func=cmd_embed)
 
     h = run_cmd("report", "one HTML page with the run's metrics, training curves and pictures")
     h.add_argument("--out", help="output file (default RUN/report.html)")
     h.add_argument("--map", choices=["pca", "tsne"], default="pca", help="how the latent map is drawn in 2-D")
-    h.add_argument("--split", choices=["train", "val", "test"], default="test")
-    h.add_argument("--limit", type=int, default=2000, help="examples in the latent map and the KL per dimension (a seeded subset)")
-    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--split", choices=splits, default="test", help="the examples of the pictures and the map (default test)")
+    h.add_argument("--limit", type=count(1, MAX_IMAGES), default=2000,
+                   help=f"examples in the latent map and the KL per dimension (a seeded subset), 1 to {MAX_IMAGES:,} "
+                        "(default 2000; t-SNE needs 4)")
+    h.add_argument("--seed", type=seed(TSNE_SEED_MAX), default=0, help="picks the subset and seeds the map, 0 to 2**32-1 (default 0)")
     h.set_defaults(func=cmd_report)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args, extra = parser().parse_known_args(argv)
+    """Run `vaekit ARGV`; the exit code: 0, 2 for any user error (one line on stderr), 130 on Ctrl-C."""
+    try:
+        args, extra = parser().parse_known_args(argv)
+    except SystemExit as e:  # --help (0) or a malformed command line (2), already printed
+        return e.code if isinstance(e.code, int) else 2
     try:
         for module in args.imports or ():  # user code that registers its own components
             try:
@@ -369,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     except VaekitError as e:
         print(f"vaekit: error: {e}", file=sys.stderr)
         return 2
-    except ValueError as e:  # argument values the library rejects (n < 1, temperature <= 0, ...)
+    except ValueError as e:  # argument values the library rejects
         print(f"vaekit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

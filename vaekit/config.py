@@ -21,8 +21,10 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence, TypeVar, Union
 
 import yaml
 
+from vaekit.checks import check_int, check_real, check_seed
 from vaekit.errors import ConfigError
 from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS, Registry, suggest
+from vaekit.yamlio import SECTIONS, describe, load_yaml, read_yaml
 
 C = TypeVar("C")
 
@@ -84,6 +86,9 @@ class DataConfig:
     label_column: str | None = None  # CSV column that holds labels, kept out of the features
     classes: tuple[int, ...] | None = None  # keep only these labels in train and val (test keeps all: one-class protocol)
     cluster_labels: int = 0  # N > 0: label every example by the N k-means clusters of the training split
+    # Per-feature standardisation, fitted on the training split and stored with the run (codec.json):
+    # "auto" standardises vector data under a real-valued likelihood (gaussian), "standard" insists.
+    standardize: Literal["auto", "none", "standard"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,7 @@ class TrainConfig:
         _at_least("train", self, epochs=1, batch_size=1, eval_batch_size=1, lr=0, min_lr=0, weight_decay=0,
                   grad_clip=0, max_bad_steps=0, skip_grad_norm=0, patience=0, max_minutes=0, sample_grid=0,
                   plateau_patience=1, lr_warmup_steps=0)
+        check_seed(self.seed, "train.seed", error=ConfigError)
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must lie in [0, 1) (0 turns EMA off), got {self.ema_decay:g}")
         if not 0.0 < self.plateau_factor <= 1.0:
@@ -195,7 +201,19 @@ def from_dict(cls: type[C], data: Any, path: str = "") -> C:
                 if is_dataclass(hints[name]):  # a nested section has said what it had to say
                     raise
                 raise ConfigError(f"{e}{_switch_hint(cls, name, data[name], path)}") from None
+        elif _polymorphic_default(f):  # an absent section gets the class its default name picks
+            default = f.default_factory()  # type: ignore[misc]
+            values[name] = from_dict(hints[name], {"name": default.name}, f"{path}.{name}" if path else name)
     return cls(**values)
+
+
+def _polymorphic_default(f: dataclasses.Field) -> bool:
+    """Whether a field's default is the bare base class of a polymorphic section (`Config.model`
+    is a `ModelConfig`), which has none of the keys of the class its name picks."""
+    if f.default_factory is dataclasses.MISSING:
+        return False
+    cls = f.default_factory
+    return isinstance(cls, type) and "registry" in vars(cls)
 
 
 def _switch_hint(cls: type, key: str, value: Any, path: str) -> str:
@@ -264,13 +282,17 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         raise ConfigError(f"{path}: expected true or false, got {_show(value)}")
     if tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return check_int(value, path, error=ConfigError)  # what torch and NumPy can hold
         raise ConfigError(f"{path}: expected an integer, got {_show(value)}")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
         if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
-            return float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+            value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            try:
+                value = float(value)
+            except OverflowError:  # an integer beyond any float
+                raise ConfigError(f"{path} must be a finite number, got an integer of {len(str(value))} digits") from None
+            return check_real(value, path, error=ConfigError)  # no NaN or infinity: no setting means one
         raise ConfigError(f"{path}: expected a number, got {_show(value)}")
     if tp is str:
         if isinstance(value, str):
@@ -308,7 +330,7 @@ def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
             raise ConfigError(f"override '{item}' needs the form key.path=value (for example train.epochs=5)")
         key, text = item.split("=", 1)
         try:
-            value = yaml.safe_load(text) if text != "" else ""
+            value = load_yaml(text, f"override '{key}'") if text != "" else ""
         except yaml.YAMLError:
             value = text
         node = raw
@@ -333,7 +355,9 @@ def _deepcopy(d: Any) -> Any:
 
 
 def parse_config(raw: Mapping | None, overrides: Sequence[str] = ()) -> Config:
-    """A validated `Config` from a raw mapping plus dotted overrides."""
+    """A validated `Config` from a raw mapping (None: all defaults) plus dotted overrides."""
+    if raw is not None and not isinstance(raw, Mapping):
+        raise ConfigError(f"a config is a mapping of {SECTIONS}; got {describe(raw)}")
     return from_dict(Config, apply_overrides(dict(raw or {}), overrides))
 
 
@@ -342,13 +366,7 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found; presets live in configs/")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config file '{path}' is not valid YAML{where}; check its indentation and colons") from None
-    return parse_config(raw, overrides)
+    return parse_config(read_yaml(path), overrides)
 
 
 def dump_config(config: Config) -> str:

@@ -109,7 +109,7 @@ def test_the_cli_runs_the_protocol_in_one_command(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [(["--classes", "12"], "class 12 cannot be the normal class"),
-                                           (["--score", "nll", "-k", "0"], "importance samples"),
+                                           (["--score", "nll", "-k", "0"], "--importance-samples: must be at least 1"),
                                            (["--budget", "soon"], "budget 'soon'")])
 def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
     code, _, err = cli("oneclass", DIGITS, "--out", tmp_path, *args)

@@ -1,19 +1,98 @@
-"""What a user does with a trained model: generate, reconstruct, interpolate, traverse, embed."""
+"""What a user does with a trained model: generate, reconstruct, interpolate, traverse, embed.
+
+Every function checks its arguments where they enter, with the same checks as the command line
+(`vaekit.checks`): a count that is not a positive integer, a temperature that is not a positive
+finite number, data or codes of the wrong shape, type or with NaN in them raise `InputError`
+(a `ValueError`) naming what was expected, before the model sees them.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from vaekit.errors import ConfigError
+from vaekit.checks import MAX_TEMPERATURE, check_int, check_real, check_seed
+from vaekit.errors import ConfigError, InputError
 
 
 def _generator(model: nn.Module, seed: int | None) -> torch.Generator | None:
     if seed is None:
         return None
-    return torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    return torch.Generator(device=_device(model)).manual_seed(check_seed(seed))
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def code_width(model: nn.Module) -> int | None:
+    """D, the width of the codes `encode` returns and `decode` takes: `latent_dim` numbers, or for
+    a VQ-VAE `latent_dim` code vectors of `code_dim` numbers each (None for a model that declares
+    no latent size, whose codes are then not checked)."""
+    latent = getattr(model, "latent_dim", None)
+    return None if latent is None else int(latent) * int(getattr(model, "code_dim", 1))
+
+
+def _shape(shape: Sequence[int | str]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def _tensor(value: object, fn: str, what: str, name: str) -> torch.Tensor:
+    """`value` as a non-empty tensor with finite values (the checks shared by data and codes)."""
+    if not isinstance(value, torch.Tensor):
+        raise InputError(f"{fn} expects {what} {name} as a torch.Tensor, got {type(value).__name__}; "
+                         f"convert it with torch.as_tensor({name}, dtype=torch.float32)")
+    if value.dtype.is_complex:
+        raise InputError(f"{fn} expects real {what} {name}, got {value.dtype}")
+    if value.ndim == 0 or len(value) == 0:
+        raise InputError(f"{fn} expects at least one example in {name}, got shape {_shape(value.shape)}")
+    if value.dtype.is_floating_point:
+        bad = int((~torch.isfinite(value)).sum())
+        if bad:
+            raise InputError(f"{fn}: {name} holds {bad} NaN or infinite values; pass finite {what}")
+    return value
+
+
+def _data(model: nn.Module, x: object, fn: str, name: str = "x") -> torch.Tensor:
+    """Examples x (N, *data_shape) as floats of the model's dtype (on x's device: `encode` moves
+    them in batches); InputError naming the expected shape when they do not fit the model."""
+    x = _tensor(x, fn, "data", name)
+    if not (x.dtype.is_floating_point or x.dtype == torch.bool):  # 0..255 pixels would pass as garbage
+        raise InputError(f"{fn} expects floating-point data {name} (the values the model was trained on), got "
+                         f"{x.dtype}; convert it, for example {name}.float() / 255 for 8-bit images")
+    shape = getattr(model, "data_shape", None)
+    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+        hint = (f"; reshape it with {name}.reshape(-1, {', '.join(map(str, shape))})"
+                if x.numel() % max(1, math.prod(shape)) == 0 else "")
+        raise InputError(f"{fn} expects data {name} of shape {_shape(('N', *shape))}, got {_shape(x.shape)}{hint}")
+    return x.to(dtype=next(model.parameters()).dtype)
+
+
+def _codes(model: nn.Module, z: object, fn: str, name: str = "z") -> torch.Tensor:
+    """Latent codes z (N, D) as floats on the model's device; integer codes are read as numbers."""
+    z = _tensor(z, fn, "codes", name)
+    width = code_width(model)
+    if z.ndim != 2 or (width is not None and z.shape[1] != width):
+        raise InputError(f"{fn} expects codes {name} of shape {_shape(('N', width if width is not None else 'D'))}, "
+                         f"got {_shape(z.shape)}; they are what encode returns")
+    param = next(model.parameters())
+    return z.to(device=param.device, dtype=param.dtype)
+
+
+def _labels(model: nn.Module, y: object, n: int, fn: str, name: str = "y") -> torch.Tensor | None:
+    """Labels y (N,) as integers on the model's device, for a conditional model (others ignore y)."""
+    if y is None or not getattr(model, "conditional", False):
+        return None
+    if not isinstance(y, torch.Tensor):
+        raise InputError(f"{fn} expects labels {name} as a torch.Tensor, got {type(y).__name__}")
+    if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
+        raise InputError(f"{fn} expects integer labels {name}, got {y.dtype}; convert them with {name}.long()")
+    if tuple(y.shape) != (n,):
+        raise InputError(f"{fn} expects one label per example in {name}, shape ({n},), got {_shape(y.shape)}")
+    return y.long().to(_device(model))
 
 
 @torch.no_grad()
@@ -22,39 +101,43 @@ def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None 
     """n generated examples (the likelihood's mean) from the prior scaled by `temperature`;
     the same seed gives the same samples. `y`, a class or n labels, conditions a conditional
     model. `sampler`, a fitted sampler (vaekit.sample.GMMSampler), replaces the prior."""
-    if n < 1:
-        raise ValueError(f"number of samples must be at least 1, got {n}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    n = check_int(n, "number of samples n", min=1)
+    temperature = check_real(temperature, "temperature", min_exclusive=0, max=MAX_TEMPERATURE)
     if y is not None and not getattr(model, "conditional", False):
         raise ConfigError("this model is unconditional, so it cannot generate a chosen class; "
                           "train a conditional one (model.name=cvae) or leave out --class")
-    device = next(model.parameters()).device
-    if isinstance(y, int):
-        y = torch.full((n,), y, dtype=torch.long)
-    y = None if y is None else y.to(device)
+    if y is not None and not isinstance(y, torch.Tensor):
+        y = torch.full((n,), check_int(y, "class y", min=0), dtype=torch.long)
+    y = _labels(model, y, n, "sample")
+    generator = _generator(model, seed)
     if sampler is not None:
-        return sampler.sample(n, temperature, _generator(model, seed), y=y).cpu()
-    return model.sample(n, temperature, _generator(model, seed), y=y).cpu()
+        return sampler.sample(n, temperature, generator, y=y).cpu()
+    return model.sample(n, temperature, generator, y=y).cpu()
 
 
 @torch.no_grad()
 def reconstruct(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-    """Reconstructions (the likelihood's mean at the posterior mean) of x."""
-    device = next(model.parameters()).device
-    return model.reconstruct(x.to(device), None if y is None else y.to(device)).cpu()
+    """Reconstructions (the likelihood's mean at the posterior mean) of x (N, *data_shape)."""
+    x = _data(model, x, "reconstruct").to(_device(model))
+    return model.reconstruct(x, _labels(model, y, len(x), "reconstruct")).cpu()
 
 
 @torch.no_grad()
 def interpolate(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor, steps: int = 8,
                 ya: torch.Tensor | None = None, yb: torch.Tensor | None = None) -> torch.Tensor:
     """Decodings along the straight line between the posterior means of xa[i] and xb[i]:
-    (P, steps, *shape) for P pairs. A conditional model also moves its one-hot condition
-    from ya[i] to yb[i] along the line."""
-    device = next(model.parameters()).device
-    conditional = getattr(model, "conditional", False)
-    ya, yb = (ya.to(device), yb.to(device)) if conditional and ya is not None and yb is not None else (None, None)
-    za, zb = model.encode(xa.to(device), ya).mu, model.encode(xb.to(device), yb).mu  # (P, D)
+    (P, steps, *shape) for P pairs; `steps` >= 2 counts both ends. A conditional model also moves
+    its one-hot condition from ya[i] to yb[i] along the line."""
+    steps = check_int(steps, "steps", min=2)
+    xa, xb = _data(model, xa, "interpolate", "xa"), _data(model, xb, "interpolate", "xb")
+    if len(xa) != len(xb):
+        raise InputError(f"interpolate pairs xa[i] with xb[i], so they need as many examples; got {len(xa)} and {len(xb)}")
+    device = _device(model)
+    xa, xb = xa.to(device), xb.to(device)
+    ya, yb = _labels(model, ya, len(xa), "interpolate", "ya"), _labels(model, yb, len(xb), "interpolate", "yb")
+    if ya is None or yb is None:
+        ya = yb = None
+    za, zb = model.encode(xa, ya).mu, model.encode(xb, yb).mu  # (P, D)
     t = torch.linspace(0, 1, steps, device=device).view(1, steps, 1)
     z = za.unsqueeze(1) * (1 - t) + zb.unsqueeze(1) * t  # (P, steps, D)
     c = None
@@ -68,18 +151,19 @@ def interpolate(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor, steps: int
 @torch.no_grad()
 def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500,
            y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances, (N, D) each."""
+    """Posterior means and log-variances of x (N, *data_shape): (N, D) each."""
     from vaekit.evaluate.latents import posterior_moments
 
-    return posterior_moments(model, x, batch_size, y)
+    x = _data(model, x, "encode")
+    return posterior_moments(model, x, check_int(batch_size, "batch_size", min=1), _labels(model, y, len(x), "encode"))
 
 
 @torch.no_grad()
 def decode(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """The likelihood's mean at latent codes z (N, D) of the space `encode` returns (a hierarchical
     model's top layer)."""
-    device = next(model.parameters()).device
-    return model.decode_code(z.to(device), None if y is None else y.to(device)).mean.cpu()
+    z = _codes(model, z, "decode")
+    return model.decode_code(z, _labels(model, y, len(z), "decode")).mean.cpu()
 
 
 # ----------------------------------------------------------------------------- traversals
@@ -117,19 +201,24 @@ def traverse(model: nn.Module, x: torch.Tensor, dim: int,
     its top layer; a conditional one is encoded and decoded with the labels `y` (N,).
     """
     if units not in ("prior", "posterior"):
-        raise ValueError(f"units must be 'prior' or 'posterior', got {units!r}")
+        raise InputError(f"units must be 'prior' or 'posterior', got {units!r}")
     if not gaussian_posterior(model):
         raise ConfigError(f"model '{model.config.name}' has no Gaussian posterior (its codes are a point mass), "
                           "so there are no standard deviations to traverse in")
-    device = next(model.parameters()).device
-    v = torch.as_tensor(values, dtype=torch.float32, device=device).flatten()  # (V,)
-    if len(v) == 0:
-        raise ValueError("traverse needs at least one value")
-    y = None if y is None else y.to(device)
-    q = model.encode(x.to(device), y)
+    device = _device(model)
+    try:
+        v = torch.as_tensor(values, dtype=torch.float32, device=device).flatten()  # (V,)
+    except (TypeError, ValueError, RuntimeError):
+        raise InputError(f"traverse expects values as a sequence of numbers, got {type(values).__name__}") from None
+    if len(v) == 0 or not bool(torch.isfinite(v).all()):
+        raise InputError("traverse needs at least one value, and finite ones")
+    x = _data(model, x, "traverse").to(device)
+    y = _labels(model, y, len(x), "traverse")
+    q = model.encode(x, y)
     n, d = q.mu.shape
+    dim = check_int(dim, "dim")
     if not 0 <= dim < d:
-        raise ValueError(f"dim must lie in 0..{d - 1} (the latent dimensions), got {dim}")
+        raise InputError(f"dim must lie in 0..{d - 1} (the latent dimensions), got {dim}")
     if units == "prior":
         mean, std = _prior_moments(model, device)
         column = (mean[dim] + v * std[dim]).expand(n, -1)  # (N, V)
