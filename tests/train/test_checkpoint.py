@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 import torch
 from torch import nn
@@ -51,13 +53,13 @@ def test_a_failing_writer_keeps_the_previous_checkpoint(tmp_path, monkeypatch, w
     def writer(obj, tmp, *args, **kwargs):
         with open(tmp, "wb") as f:
             f.write(b"\x00" * 10)  # a truncated file...
-        raise OSError("no space left on device")  # ...then the failure
+        raise OSError(errno.ENOSPC, "No space left on device")  # ...then the failure
 
     if what == "weights":
         monkeypatch.setattr(checkpoint, "save_file", writer)
     else:
         monkeypatch.setattr(torch, "save", writer)
-    with pytest.raises(OSError, match="no space"):
+    with pytest.raises(OutputError, match="no space left on the device"):
         save()
     assert path.read_bytes() == before and leftovers(tmp_path) == []
 

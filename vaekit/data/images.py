@@ -5,6 +5,15 @@ Either the folder holds the images directly (no labels), or it holds one subfold
 of other types are skipped. Images are grayscale unless `data.color`; `data.image_size` (H, W)
 resizes them, and without it every image must already have the same size. No split is shipped,
 so `load_dataset` carves seeded validation and test splits.
+
+Every pixel mode Pillow reads is scaled by its own bit depth, so a folder mixing 8-bit and 16-bit
+files ends on one [0, 1] scale: 1-bit as 0 and 1; 8-bit modes over 255; 16-bit grey (I;16, and
+I from other formats) over 65535; float (F) as it is, which must lie in [0, 1]. Pillow's own
+conversion to 8 bits would clip 16-bit values above 255 to white. Values stay float32, with no
+rounding to 8 bits, also through resizing. Transparent pixels are composited on black (colour
+times opacity), whatever colour they hide. Grey from colour is ITU-R 601 luma,
+0.299 R + 0.587 G + 0.114 B, as Pillow computes it, without its rounding. (Pillow itself reads
+16-bit colour, and 16-bit grey with alpha, as 8 bits per channel: right scale, low bits dropped.)
 """
 
 from __future__ import annotations
@@ -12,10 +21,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image, UnidentifiedImageError
 
 from vaekit.config import DataConfig
-from vaekit.data.base import RawSet, make_split
+from vaekit.data.base import RawSet, Split
 from vaekit.data.download import resolve_path
 from vaekit.errors import DataError
 from vaekit.registry import DATASETS
@@ -53,16 +63,67 @@ def _images_in(folder: Path) -> list[Path]:
     )
 
 
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601-2, Pillow's weights for 'L'
+SIXTEEN_BIT = 65535.0
+ALPHA = {"LA", "La", "PA", "RGBA", "RGBa"}  # 8-bit modes with an opacity channel
+
+
 def read_image(path: Path, color: bool, size: tuple[int, int] | None) -> np.ndarray:
-    """One image as uint8 (H, W) for grayscale or (H, W, 3) for color, resized to `size` (H, W)."""
+    """One image as float32 (H, W, C) in [0, 1], C = 3 for color and 1 for grey, resized to
+    `size` (H, W). See the module's docstring for how each pixel mode is scaled."""
     try:
         with Image.open(path) as img:
-            img = img.convert("RGB" if color else "L")
-            if size is not None and img.size != (size[1], size[0]):
-                img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)  # Pillow takes (W, H)
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise DataError(f"cannot read image {path} ({e}); replace or delete that file") from None
+            img.load()
+            a = _unit(img, path)  # (H, W, 1 or 3)
+    except DataError:
+        raise
+    except PermissionError:
+        raise DataError(f"cannot read image {path} (permission denied); make it readable, or move it out") from None
+    except Image.DecompressionBombError:
+        raise DataError(f"image {path} has more pixels than Pillow will open ({Image.MAX_IMAGE_PIXELS}); "
+                        f"shrink it, or move it out") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):  # SyntaxError: some damaged files
+        raise DataError(f"cannot read image {path} (not a whole PNG or JPEG file); "
+                        f"replace or delete that file") from None
+    if color and a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif not color and a.shape[2] == 3:
+        a = (a @ LUMA)[..., None]
+    if size is not None and a.shape[:2] != size:
+        # Per channel in Pillow's float mode, so that nothing is rounded to 8 bits; the weights of a
+        # bilinear filter are non-negative and sum to 1, up to the float rounding clipped here.
+        a = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(a[..., c])).resize(
+            (size[1], size[0]), Image.Resampling.BILINEAR)) for c in range(a.shape[2])], axis=2)  # Pillow takes (W, H)
+        a = np.clip(a, 0.0, 1.0)
+    return a
+
+
+def _unit(img: Image.Image, path: Path) -> np.ndarray:
+    """An opened image as float32 (H, W, 1) for grey modes or (H, W, 3) for colour, in [0, 1]."""
+    mode = img.mode
+    if mode in ALPHA or ("transparency" in img.info and mode in ("1", "L", "P", "RGB")):
+        grey = mode in ("1", "L", "LA", "La")
+        a = np.asarray(img.convert("LA" if grey else "RGBA"), dtype=np.float32) / 255.0
+        return a[..., :-1] * a[..., -1:]  # composited on black
+    if mode == "1":
+        return np.asarray(img, dtype=np.float32)[..., None]  # booleans: 0 and 1
+    if mode == "L":
+        return (np.asarray(img, dtype=np.float32) / 255.0)[..., None]
+    if mode.startswith("I;16"):
+        return (np.asarray(img).astype(np.float32) / SIXTEEN_BIT)[..., None]
+    if mode in ("I", "F"):
+        # 'I' (32-bit integers) is how other formats hand over 16-bit grey; 'F' is float grey.
+        a = np.asarray(img).astype(np.float32)
+        if mode == "I":
+            a /= SIXTEEN_BIT
+        lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if not (np.isfinite(lo) and np.isfinite(hi) and lo >= 0 and hi <= 1):
+            shown = f"[{lo * SIXTEEN_BIT:g}, {hi * SIXTEEN_BIT:g}]" if mode == "I" else f"[{lo:g}, {hi:g}]"
+            want = "0..65535 (16 bits)" if mode == "I" else "[0, 1]"
+            raise DataError(f"{path} holds {mode}-mode pixels in {shown}, outside {want}; save it as an 8- or "
+                            f"16-bit PNG")
+        return a[..., None]
+    return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0  # RGB, P, CMYK, YCbCr, ...
 
 
 @DATASETS.register(NAME)
@@ -73,20 +134,20 @@ def build_images(config: DataConfig) -> RawSet:
         raise DataError(f"data.path {root} is a file; point data.path= at {WHAT}")
     size = _size(config.image_size)
     files, labels, classes = list_images(root)
-    pixels = []
-    for path in files:
-        a = read_image(path, config.color, size)
-        if pixels and a.shape != pixels[0].shape:
+    x = None
+    for i, path in enumerate(files):
+        a = read_image(path, config.color, size)  # (H, W, C)
+        if x is None:
+            x = np.empty((len(files), a.shape[2], a.shape[0], a.shape[1]), dtype=np.float32)  # (N, C, H, W)
+        elif a.shape[:2] != x.shape[2:]:
             raise DataError(
-                f"{path} is {a.shape[1]}x{a.shape[0]} but {files[0]} is {pixels[0].shape[1]}x{pixels[0].shape[0]}; "
+                f"{path} is {a.shape[1]}x{a.shape[0]} but {files[0]} is {x.shape[3]}x{x.shape[2]}; "
                 f"resize them all with data.image_size=[H,W]"
             )
-        pixels.append(a)
-    x = np.stack(pixels)  # (N, H, W) or (N, H, W, 3)
-    x = x.transpose(0, 3, 1, 2) if config.color else x[:, None]  # (N, C, H, W)
-    y = None if labels is None else np.asarray(labels)
+        x[i] = a.transpose(2, 0, 1)
+    y = None if labels is None else torch.from_numpy(np.asarray(labels, dtype=np.int64))
     return RawSet(
-        train=make_split(x, y, scale=255.0),
+        train=Split(torch.from_numpy(x), y),  # x is float32 and ours: no copy (make_split would make one)
         val=None,
         test=None,
         shape=tuple(x.shape[1:]),

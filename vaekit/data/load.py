@@ -35,7 +35,7 @@ def load_dataset(config: DataConfig) -> Dataset:
             check_finite(split, f"{raw.source} ({name} split)")
     splits = carve(raw, config.val_fraction, config.test_fraction, config.split_seed)
     if config.classes is not None:
-        splits = {**splits, **{name: keep_classes(splits[name], config.classes, config.name) for name in ("train", "val")}}
+        splits = {**splits, **{name: keep_classes(splits[name], config.classes, config.name, name) for name in ("train", "val")}}
     for name, split in splits.items():
         if len(split) == 0:
             raise DataError(_empty_message(config, raw, name))
@@ -79,13 +79,37 @@ def cluster_labelled(splits: dict[str, Split], k: int, seed: int, set_name: str)
     return {name: Split(s.x, clusters.assign(s.x), s.factors) for name, s in splits.items()}, k
 
 
-def keep_classes(split: Split, classes: tuple[int, ...], set_name: str) -> Split:
+def keep_classes(split: Split, classes: tuple[int, ...], set_name: str, split_name: str = "train") -> Split:
     """Only the examples whose label is one of `classes` (the one-class protocol trains on one
-    class and tests on all)."""
+    class and tests on all). DataError when a class has no training example (a label the set
+    does not have), or when the validation split keeps no example at all, before the split is
+    found empty: the message names the labels there are."""
     if split.y is None:
         raise DataError(f"data.classes needs labels, and data set '{set_name}' has none; remove data.classes")
-    keep = torch.isin(split.y, torch.tensor(list(classes), dtype=split.y.dtype))
+    if not classes:
+        raise DataError("data.classes is empty, which keeps no example; list the labels to keep, or remove data.classes")
+    labels = sorted(set(torch.unique(split.y).tolist()))
+    missing = sorted(set(classes) - set(labels))
+    keep = torch.isin(split.y.long(), torch.tensor(list(classes), dtype=torch.long))
+    if split_name == "train" and missing:
+        raise DataError(f"data.classes: no example of {_label_list(missing)} in data set '{set_name}' "
+                        f"(it has {_label_list(labels)}); choose among those, or remove data.classes")
+    if not bool(keep.any()):
+        raise DataError(f"data.classes: the {split_name} split of data set '{set_name}' has no example of "
+                        f"{_label_list(sorted(set(classes)))} (it has {_label_list(labels)} there); "
+                        f"raise data.{split_name}_fraction or choose other labels")
     return Split(split.x[keep], split.y[keep], None if split.factors is None else split.factors[keep])
+
+
+def _label_list(labels: list[int]) -> str:
+    """Sorted labels in words: 'label 42', 'labels 0-9' for a run of consecutive ones, else
+    'labels 0, 3, 7' (abridged)."""
+    if len(labels) == 1:
+        return f"label {labels[0]}"
+    if len(labels) > 2 and labels == list(range(labels[0], labels[-1] + 1)):
+        return f"labels {labels[0]}-{labels[-1]}"
+    text = ", ".join(str(v) for v in labels[:12])
+    return "labels " + text + (f", ... ({len(labels)} in all)" if len(labels) > 12 else "")
 
 
 def check_finite(split: Split, where: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import sys
 from collections.abc import Callable, Sequence
@@ -25,7 +24,7 @@ from vaekit.config import Config, load_config, parse_config, to_dict
 from vaekit.data import load_dataset
 from vaekit.errors import ConfigError, OutputError, TrainingError, one_line
 from vaekit.evaluate.anomaly import anomaly_scores, auprc, auroc
-from vaekit.train.checkpoint import write_json, write_text
+from vaekit.train.checkpoint import read_json, write_json, write_text
 from vaekit.train.loop import train_or_reuse
 
 FILES = ("oneclass.md", "oneclass.csv", "oneclass.json")  # the table, in OUT
@@ -138,7 +137,7 @@ def _stored(run_dir: Path, score: str, k: int) -> dict | None:
     if not rundir.describes_weights(path):
         return None
     try:
-        stored = json.loads(path.read_text())
+        stored = read_json(path, "it is measured again")  # a JSON object, or CheckpointError
     except ValueError:
         return None
     same = stored.get("score") == score and (score == "elbo" or stored.get("importance_samples") == k)

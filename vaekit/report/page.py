@@ -26,7 +26,7 @@ from vaekit.report import pictures as pic
 from vaekit.report.svg import bar_chart, line_chart, scatter
 from vaekit.run import Run, load_run
 from vaekit.sample.ops import encode, gaussian_posterior
-from vaekit.train.checkpoint import write_text
+from vaekit.train.checkpoint import read_json, write_text
 
 REPORT = "report.html"
 TRAVERSAL_VALUES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)  # prior standard deviations
@@ -162,7 +162,7 @@ def _metrics(run: Run) -> Section:
     evals, broken = {}, []
     for path in sorted(run.path.glob("eval_*.json")):
         try:
-            evals[path.name] = json.loads(path.read_text())
+            evals[path.name] = read_json(path, "")  # a JSON object, or CheckpointError (a ValueError)
         except (OSError, ValueError):
             broken.append(path.name)
     if evals:
