@@ -7,6 +7,7 @@
       metrics.jsonl      one line per epoch
       summary.json       written when training ends: how and why it ended, best figures
       samples.png        a sample grid (image data)
+      codec.json         what turns model outputs back into the data's units (standardisation)
       eval_SPLIT.json    written by `vaekit evaluate`
 
 `load_run(dir)` rebuilds the model from config.yaml plus the registry and loads the weights;
@@ -21,11 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from safetensors import safe_open
 from torch import nn
 
-from vaekit.config import Config, dump_config, parse_config
+from vaekit.config import Config, dump_config, parse_config, read_yaml
 from vaekit.errors import CheckpointError, ConfigError, VaekitError
 
 CONFIG = "config.yaml"
@@ -38,9 +38,12 @@ SAMPLES = "samples.png"
 
 def outputs(run_dir: Path) -> list[Path]:
     """Every file a run and the commands on it write (what --overwrite clears), config.yaml aside."""
+    from vaekit.train.checkpoint import TEMP_NAME
+
     patterns = [STATE, WEIGHTS, SUMMARY, METRICS, SAMPLES, "eval_*.json", "reconstructions.png",
                 "interpolations.png", "embed_*.npy", "anomaly_*.json", "anomaly_*.npy", "report.html"]
-    return [p for pattern in patterns for p in Path(run_dir).glob(pattern)]
+    temp = [p for p in Path(run_dir).glob(".*.tmp") if TEMP_NAME.fullmatch(p.name)]  # left by killed writes
+    return [p for pattern in patterns for p in Path(run_dir).glob(pattern)] + temp
 
 
 def resolve_device(name: str) -> torch.device:
@@ -56,19 +59,48 @@ def read_config(run_dir: str | Path, overrides: list[str] | tuple[str, ...] = ()
     path = Path(run_dir) / CONFIG
     if not path.is_file():
         raise CheckpointError(f"'{run_dir}' is not a run directory (no {CONFIG}); pass the folder that vaekit train wrote")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError:
-        raise CheckpointError(f"'{path}' is damaged (not valid YAML); restore it or retrain") from None
-    return parse_config(raw, overrides)
+    return parse_config(read_yaml(path), overrides)
 
 
 def weights_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a safetensors file; CheckpointError when it cannot be read."""
     try:
         with safe_open(str(path), "pt") as f:
             return dict(f.metadata() or {})
+    except PermissionError as e:
+        from vaekit.train.checkpoint import read_error
+
+        raise read_error(path, e, "retrain or restore it") from None
     except Exception as e:
         raise CheckpointError(f"weights file '{path}' is damaged ({type(e).__name__}); retrain or restore it") from None
+
+
+def read_metrics(path: str | Path) -> list[tuple[str, dict]]:
+    """(line, record) for each line of a metrics.jsonl. A damaged last line (a crash or a full disk
+    mid-append) is dropped; a damaged line before it is a CheckpointError naming the file and line."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        from vaekit.train.checkpoint import read_error
+
+        raise read_error(path, e, "restore it, or delete it (the checkpoints do not need it)") from None
+    numbered = [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
+    records = []
+    for j, (i, line) in enumerate(numbered):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not (isinstance(record, dict) and isinstance(record.get("epoch"), int)):
+            if j == len(numbered) - 1:
+                break  # cut off mid-write: the next resume rewrites the file without it
+            raise CheckpointError(f"'{path}' line {i} is damaged (not an epoch's record); delete that line, or the "
+                                  f"whole file (the checkpoints do not need it), and run the command again")
+        records.append((line, record))
+    return records
 
 
 @dataclass
@@ -81,32 +113,53 @@ class Run:
     data_shape: tuple[int, ...]
     device: torch.device
     _dataset: Any = field(default=None, repr=False)
+    _codec: Any = field(default=None, repr=False)
+
+    @property
+    def codec(self):
+        """What turns model outputs back into the data's units (`decode`) and data into what the
+        model sees (`encode`): the standardisation stored in codec.json, or the identity."""
+        if self._codec is None:
+            from vaekit.data.codec import read_codec
+
+            self._codec = read_codec(self.path, _features(self.data_shape))
+        return self._codec
 
     def dataset(self):
-        """The run's data set, loaded with the run's data config on first use."""
+        """The run's data set, loaded with the run's data config on first use, in model space
+        (the run's codec applied: standardised vectors, say)."""
         if self._dataset is None:
             from vaekit.data import load_dataset
 
             self._dataset = load_dataset(self.config.data)
+        if self._dataset.codec is None:  # data in their own units, loaded here or passed in
+            self._dataset = self.codec.apply(self._dataset)
         return self._dataset
 
     def metrics(self) -> list[dict]:
-        """The per-epoch lines of metrics.jsonl."""
-        path = self.path / METRICS
-        if not path.is_file():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        """The per-epoch records of metrics.jsonl (without a last line cut off mid-write)."""
+        return [record for _, record in read_metrics(self.path / METRICS)]
 
     def summary(self) -> dict:
+        """summary.json, written when training ends; {} before then."""
+        from vaekit.train.checkpoint import read_json
+
         path = self.path / SUMMARY
-        return json.loads(path.read_text()) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        return read_json(path, f"run vaekit train --resume {self.path} to write it again")
+
+
+def _features(data_shape: tuple[int, ...]) -> int | None:
+    return data_shape[0] if len(data_shape) == 1 else None  # a codec standardises vectors only
 
 
 def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tuple[str, ...] = (), dataset=None) -> Run:
     """Rebuild a run's model from its config.yaml and the registry, and load its best weights.
 
     `overrides` change the stored config (for example `data.data_dir=...` on another machine);
-    `dataset` supplies the data directly instead of loading it from the config.
+    `dataset` supplies the data directly instead of loading it from the config (in the data's
+    units, or already through the run's codec: `dataset.codec` says which).
     """
     from vaekit.models import build_model
     from vaekit.train.checkpoint import load_into, load_weights
@@ -122,11 +175,17 @@ def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tu
     except (KeyError, ValueError):
         raise CheckpointError(f"'{weights}' lacks its data_shape metadata; it was not written by vaekit train") from None
     dev = resolve_device(device)
-    num_classes = json.loads(meta.get("num_classes", "null"))
+    try:
+        num_classes = json.loads(meta.get("num_classes", "null"))
+    except ValueError:
+        raise CheckpointError(f"'{weights}' has damaged num_classes metadata; retrain or restore it") from None
     model = build_model(config.model, data_shape, num_classes)
     load_into(model, load_weights(weights), str(run_dir))
     model.to(dev).eval()
-    return Run(run_dir, config, model, data_shape, dev, dataset)
+    from vaekit.data.codec import read_codec
+
+    codec = read_codec(run_dir, _features(data_shape))  # a damaged codec.json fails here, not mid-command
+    return Run(run_dir, config, model, data_shape, dev, dataset, codec)
 
 
 def describes_weights(path: str | Path) -> bool:
@@ -150,9 +209,11 @@ def run_state(run_dir: str | Path, config: Config) -> str:
         return "other"
     if not same:
         return "other"
+    from vaekit.train.checkpoint import read_json
+
     try:
-        summary = json.loads((run_dir / SUMMARY).read_text())
-    except (OSError, ValueError):
+        summary = read_json(run_dir / SUMMARY, "") if (run_dir / SUMMARY).is_file() else {}
+    except CheckpointError:  # a damaged summary marks no finished run: resume, which writes it again
         summary = {}
     if summary.get("status") == "complete" and (run_dir / WEIGHTS).is_file():
         return "complete"

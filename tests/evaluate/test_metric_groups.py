@@ -21,8 +21,9 @@ from vaekit.train.loop import train
 
 LIKELIHOOD = {"importance_samples", "elbo", "elbo_stderr", "recon", "kl", "nll", "nll_stderr", "nll_nats_per_dim",
               "nll_bits_per_dim"}
-LATENT = {"active_units", "latent_dim", "kl_per_dim", "mutual_information", "collapse_warning"}
-COMMON = {"split", "num_examples", "num_dims", "metrics", "seconds"}
+LATENT = {"active_units", "active_dims", "latent_dim", "kl_per_dim", "mutual_information", "mutual_information_raw",
+          "collapse_warning"}
+COMMON = {"split", "num_examples", "num_dims", "metrics", "seconds", "measured", "weights_sha256"}
 
 
 @pytest.fixture(scope="module")

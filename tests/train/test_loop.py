@@ -7,6 +7,7 @@ written before it.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import math
@@ -381,12 +382,12 @@ def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, tiny_data, tiny_
         if next(calls) == 2:
             with open(path, "wb") as f:
                 f.write(b"half a file")
-            raise OSError("disk full")
+            raise OSError(errno.ENOSPC, "No space left on device")
         real(state, path, metadata=metadata)
 
     monkeypatch.setattr(checkpoint, "save_file", flaky)
     out = tmp_path / "run"
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(OutputError, match="model.safetensors' \\(no space left on the device\\); free some space"):
         fit(tiny_config("train.epochs=3", "train.lr=0.01"), out, tiny_data)
     assert not list(out.glob(".*.tmp"))
     run = load_run(out)

@@ -12,7 +12,9 @@ What is accepted:
   non-negative integers or class names (numbered in sorted order).
 
 Per-example shape: (D,) is a vector; (H, W) or (C, H, W) is an image, whose values must lie in
-[0, 1], except uint8 arrays, which are divided by 255. Vectors keep their values as they are.
+[0, 1], except uint8 arrays, which are divided by 255. Vectors keep their values as they are
+here; training standardises them under a real-valued likelihood (`data.standardize`, with the
+training split's statistics: `vaekit.data.codec`).
 """
 
 from __future__ import annotations
@@ -159,6 +161,21 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _check_float32_range(x: np.ndarray, where: str) -> None:
+    """DataError for finite values that float32, which vaekit computes in, holds only as infinities
+    (a float64 1e39, say); `load_dataset`'s finiteness check would blame the file for those."""
+    if x.dtype.kind != "f" or x.dtype.itemsize <= 4 or not x.size:
+        return
+    top = float(np.finfo(np.float32).max)
+    with np.errstate(invalid="ignore"):  # NaN compares False here; the finiteness check names it
+        over = np.isfinite(x) & (np.abs(x) > top)
+    if over.any():
+        row = int(np.flatnonzero(over.reshape(len(x), -1).any(axis=1))[0])
+        value = float(x.reshape(len(x), -1)[row][over.reshape(len(x), -1)[row]][0])
+        raise DataError(f"{where} example {row} holds {value:g}, beyond the float32 range (about ±3.4e38) vaekit "
+                        f"computes in; rescale those values (divide the column by a power of ten)")
+
+
 def _to_rawset(path: Path, pools: Pools) -> RawSet:
     shapes = {}
     splits = {}
@@ -174,6 +191,7 @@ def _to_rawset(path: Path, pools: Pools) -> RawSet:
             raise DataError(
                 f"{where} labels have shape {y.shape} and type {y.dtype}; expected {len(x)} non-negative integers"
             )
+        _check_float32_range(x, where)
         scale = 1.0
         if x.ndim >= 3:
             x = x[:, None] if x.ndim == 3 else x  # (N, H, W) -> (N, 1, H, W)

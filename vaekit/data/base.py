@@ -9,6 +9,7 @@ and returns the finished `Dataset`, in which every split is present and non-empt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,6 +57,9 @@ class Dataset:
     dynamic_binarize: bool  # the training loop resamples x ~ Bernoulli(x) per batch
     num_classes: int | None
     factor_names: tuple[str, ...] | None = None  # names of the columns of each split's `factors`
+    # The run's codec (vaekit.data.codec) once applied: x are then in model space (standardised
+    # vectors, say) and `codec.decode` gives the data's units back; None: x are in the data's units.
+    codec: Any = None
 
     def split(self, name: str) -> Split:
         """The split called 'train', 'val' or 'test'."""

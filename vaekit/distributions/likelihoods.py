@@ -30,6 +30,9 @@ class Likelihood(nn.Module):
     """Base class: `forward(params)` gives a distribution with `log_prob`, `mean`, `sample`."""
 
     params_per_dim = 1
+    # Whether it models any real value: data.standardize=auto standardises vector data for such a
+    # likelihood (a Gaussian); one with a bounded support (Bernoulli: [0, 1]) keeps the data as they are.
+    real_valued = False
 
     def __init__(self, data_shape: tuple[int, ...]) -> None:
         super().__init__()
@@ -127,6 +130,8 @@ class GaussianConfig(LikelihoodConfig):
 @LIKELIHOODS.register("gaussian", config=GaussianConfig)
 class Gaussian(Likelihood):
     """p(x|z) = prod_d N(x_d; mu_d, sigma_d^2)."""
+
+    real_valued = True
 
     def __init__(self, config: GaussianConfig, data_shape: tuple[int, ...]) -> None:
         super().__init__(data_shape)

@@ -4,6 +4,8 @@ the mutual information I(x; z) and a plain-language collapse warning."""
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -32,6 +34,12 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.
     return int((var > threshold).sum()), var
 
 
+def active_dims(mu: torch.Tensor, threshold: float = 0.01) -> list[int]:
+    """The active dimensions themselves, in order: the ones `active_units` counts."""
+    _, var = active_units(mu, threshold)
+    return torch.nonzero(var > threshold).flatten().tolist()
+
+
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """Mean over examples of KL(N(mu_d, exp(logvar_d)) || N(0, 1)) for each latent dimension d:
     (D,) float64, in nats.
@@ -57,6 +65,8 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int 
     E[log q(z|x) - log q(z)]: this has the same expectation as He et al.'s analytic entropy, but
     far less noise, since the draws' noise cancels; it is 0 (up to rounding) when every posterior
     is the same (collapse) and never above log N, its value for posteriors that never overlap.
+    Near 0 the estimate can come out slightly negative (-0.004, say), which I(x; z) never is:
+    report `max(0, estimate)`, as `vaekit evaluate` does, keeping the raw estimate beside it.
     `chunk_rows` draws at a time are scored against all N components (0: about 64 MiB a chunk).
     """
     if mu.shape != logvar.shape or mu.ndim != 2 or len(mu) == 0:
@@ -88,12 +98,21 @@ def mutual_information(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int 
 MI_COLLAPSED = 0.05
 
 
-def collapse_warning(active_units: int, latent_dim: int, mutual_info: float,
+def collapse_warning(active_units: int | Sequence[int], latent_dim: int, mutual_info: float,
                      kl_per_dim: torch.Tensor | list[float]) -> str | None:
     """A plain-language warning when the posterior has collapsed (no active unit, or I(x; z) below
     MI_COLLAPSED nats), a milder note when most units are inactive, and None when the latent
-    space is healthy."""
+    space is healthy.
+
+    `active_units` is the list of active dimensions (`active_dims`), so that the count and the
+    dimensions named come from the same set; a bare count names the dimensions of largest KL.
+    """
     kl = torch.as_tensor(kl_per_dim, dtype=torch.float64)
+    if isinstance(active_units, numbers.Integral):  # int, numpy integers
+        dims = sorted(torch.argsort(kl, descending=True, stable=True)[:active_units].tolist())
+    else:
+        dims = sorted(int(d) for d in active_units)
+    active_units = len(dims)
     remedies = ("KL warm-up (objective.warmup_epochs=10), free bits (objective.free_bits=0.5) or a weaker "
                 "decoder (fewer or narrower layers)")
     if active_units == 0 or mutual_info < MI_COLLAPSED:
@@ -101,8 +120,22 @@ def collapse_warning(active_units: int, latent_dim: int, mutual_info: float,
                 f"units active, I(x;z) = {mutual_info:.3f} nats, KL {float(kl.sum()):.3f} nats), so the decoder "
                 f"ignores z and reconstructions look alike. Retrain with {remedies}.")
     if active_units < latent_dim / 2:
-        used = torch.nonzero(kl > 0.1 * max(float(kl.max()), 1e-12)).flatten().tolist()
-        return (f"only {active_units} of {latent_dim} latent units are active (I(x;z) = {mutual_info:.2f} nats; the "
-                f"KL sits in dimensions {', '.join(map(str, used))}); the rest carry nothing. That is fine if the "
-                f"reconstructions are good; to use more of them, try {remedies}.")
+        return (f"only {active_units} of {latent_dim} latent units are active (dimensions {', '.join(map(str, dims))}; "
+                f"I(x;z) = {mutual_info:.2f} nats); the rest carry nothing. That is fine if the reconstructions are "
+                f"good; to use more of them, try {remedies}.")
     return None
+
+
+def few_active_warning(active: Sequence[int], latent_dim: int, data_dims: int | None = None) -> str | None:
+    """What training says at its end when fewer than half of the latent units are active on the
+    validation split (`active`, from `active_dims`), with the fixes; None otherwise. Data of
+    `data_dims` < latent_dim dimensions (a 3-column table) need no more than that many units."""
+    if len(active) >= min(latent_dim, data_dims or latent_dim) / 2:
+        return None
+    fixes = ("train longer (train.epochs), or add KL warm-up (objective.warmup_epochs=10) or free bits "
+             "(objective.free_bits=0.5)")
+    if not active:
+        return (f"no latent unit is active on the validation split (0 of {latent_dim}): the posterior has collapsed "
+                f"and the decoder ignores z; {fixes}")
+    return (f"only {len(active)} of {latent_dim} latent units are active on the validation split (dimensions "
+            f"{', '.join(map(str, active))}); to use more, {fixes}")

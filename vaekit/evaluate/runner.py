@@ -2,33 +2,38 @@
 
 The figures come in groups that `metrics=` chooses. A group is a function of an `EvalContext`
 returning a dict of figures, registered by name in `METRIC_GROUPS`, so adding one is a function
-and an entry; nothing else changes.
+and an entry; nothing else changes. The file keeps groups measured before on the same weights
+(`vaekit.evaluate.results`), and each group says on stderr when it starts and how long it took.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from vaekit.data.load import limit as limit_split
-from vaekit.errors import ConfigError
+from vaekit.errors import ConfigError, InputError, OutputError
 from vaekit.evaluate.disentangle import factorvae_score, mig, require_factors
 from vaekit.evaluate.elbo import elbo_stats
 from vaekit.evaluate.fidelity import reconstruction_errors
 from vaekit.evaluate.latents import (
-    active_units,
+    active_dims,
     collapse_warning,
     kl_per_dim,
     mutual_information,
     posterior_moments,
 )
 from vaekit.evaluate.nll import importance_nll, mean_and_stderr
+from vaekit.evaluate.results import merge, read_result, weights_digest
 from vaekit.registry import suggest
 from vaekit.run import Run
 from vaekit.train.checkpoint import write_json
@@ -73,7 +78,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict[str, Any]:
     elbo = elbo_stats(ctx.model, ctx.x, ctx.eval_batch_size, seed=ctx.seed, y=ctx.y)
     values = importance_nll(ctx.model, ctx.x, ctx.importance_samples, ctx.batch_size, ctx.chunk_size, seed=ctx.seed, y=ctx.y)
     nll, nll_se = mean_and_stderr(values)
-    return {
+    out = {
         "importance_samples": ctx.importance_samples,
         "elbo": elbo["elbo"],
         "elbo_stderr": elbo["elbo_stderr"],
@@ -84,20 +89,29 @@ def likelihood_metrics(ctx: EvalContext) -> dict[str, Any]:
         "nll_nats_per_dim": nll / dims,
         "nll_bits_per_dim": nll / (dims * math.log(2)),
     }
+    codec = ctx.run.codec
+    if not codec.identity:  # the figures above are of the standardised data; this one is in the data's units
+        out["nll_data_units"] = nll + codec.log_scale
+    return out
 
 
 def latent_metrics(ctx: EvalContext) -> dict[str, Any]:
-    """Active units, KL per dimension against N(0, I), I(x; z) and the collapse warning (or None)."""
+    """Active units (and which), KL per dimension against N(0, I), I(x; z) (clipped at 0, which it
+    never is below, and the raw estimate, which can dip a little below 0) and the collapse warning
+    (or None)."""
     mu, logvar = ctx.moments()
-    au, _ = active_units(mu, ctx.run.config.eval.active_units_threshold)
+    dims = active_dims(mu, ctx.run.config.eval.active_units_threshold)
     kl = kl_per_dim(mu, logvar)
-    mi = mutual_information(mu, logvar, generator=torch.Generator().manual_seed(ctx.seed))
+    raw = mutual_information(mu, logvar, generator=torch.Generator().manual_seed(ctx.seed))
+    mi = max(0.0, raw)
     return {
-        "active_units": au,
+        "active_units": len(dims),
+        "active_dims": dims,
         "latent_dim": int(mu.shape[1]),
         "kl_per_dim": kl.tolist(),
         "mutual_information": mi,
-        "collapse_warning": collapse_warning(au, int(mu.shape[1]), mi, kl),
+        "mutual_information_raw": raw,
+        "collapse_warning": collapse_warning(dims, int(mu.shape[1]), mi, kl),
     }
 
 
@@ -158,8 +172,11 @@ def metric_groups(metrics: Sequence[str] | str | None) -> list[str]:
 def evaluate(run: Run, split: str | None = None, importance_samples: int | None = None, *,
              batch_size: int | None = None, chunk_size: int | None = None, limit: int | None = None,
              seed: int = 0, write: bool = True, metrics: Sequence[str] | None = None,
-             inception_weights: str | None = None, sampler: str = "prior", components: int = 10) -> dict[str, Any]:
-    """The figures of the chosen metric groups on one split, as a dict; writes `eval_SPLIT.json`.
+             inception_weights: str | None = None, sampler: str = "prior", components: int = 10,
+             out: str | Path | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The figures of the chosen metric groups on one split, as a dict; writes `eval_SPLIT.json`
+    (or the file `out`; a folder gets eval_SPLIT.json inside), merged with the groups that file
+    holds from earlier calls on the same weights and split.
 
     `metrics` names groups of METRIC_GROUPS: "likelihood" (ELBO, importance-sampled NLL in nats
     and bits/dim), "latent" (active units, KL per dimension, I(x; z), collapse warning),
@@ -169,7 +186,14 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
     from a Gaussian mixture of `components` fitted to the training codes). None gives likelihood
     and latent. Defaults come from the run's `eval` config (split 'test', K = 5000). `limit` evaluates a seeded random subset (quick
     checks: not a test-set figure).
+
+    The returned dict holds this call's groups only; `measured` says, per group, when and on what
+    it was measured. `log` receives a line as each group starts and ends (default: stderr; pass
+    `log=lambda line: None` for silence), so that stdout can stay pure JSON.
     """
+    log = log or _stderr
+    if out is not None and not write:
+        raise InputError("out= names where to write the figures, and write=False writes none; drop one of them")
     groups = metric_groups(metrics)
     if inception_weights is not None:
         if "quality" not in groups:
@@ -207,11 +231,49 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
     ctx = EvalContext(run, split, data.x, data.y, getattr(data, "factors", None), k, batch_size, chunk_size, seed,
                       inception_weights=None if inception_weights is None else str(inception_weights),
                       sampler=sampler, components=components)
+    path = _result_path(run, split, out) if write else None  # a bad --out fails before the slow groups
     t0 = time.perf_counter()
     result: dict[str, Any] = {"split": split, "num_examples": len(data.x)}
-    for group in groups:
-        result.update(METRIC_GROUPS[group](ctx))
-    result.update(num_dims=run.model.num_dims, metrics=groups, seconds=time.perf_counter() - t0)
-    if write:
-        write_json(run.path / f"eval_{split}.json", result)
+    measured = {group: _measure(ctx, group, limit, result, log) for group in groups}
+    result.update(num_dims=run.model.num_dims, metrics=groups, seconds=time.perf_counter() - t0, measured=measured,
+                  weights_sha256=weights_digest(run.model))
+    if path is not None:
+        merged, kept = merge(read_result(path), result, list(METRIC_GROUPS))
+        write_json(path, merged)
+        log(f"evaluate: wrote {path}" + (f" (kept {', '.join(kept)} measured before on these weights)" if kept else ""))
     return result
+
+
+def _measure(ctx: EvalContext, group: str, limit: int | None, result: dict[str, Any],
+             log: Callable[[str], None]) -> dict[str, Any]:
+    """Run one metric group into `result`, saying so on `log`; returns its `measured` record."""
+    what = f"{len(ctx.x)} {ctx.split} examples" + (f", a seeded subset (limit={limit})" if limit is not None else "")
+    likelihood = group == "likelihood"
+    log(f"evaluate: {group} (K={ctx.importance_samples}, {what}) ..." if likelihood else f"evaluate: {group} ({what}) ...")
+    start = time.perf_counter()
+    figures = METRIC_GROUPS[group](ctx)
+    seconds = time.perf_counter() - start
+    log(f"evaluate: {group} done in {seconds:.1f} s")
+    result.update(figures)
+    return {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "num_examples": len(ctx.x), "limit": limit,
+            "seed": ctx.seed, **({"importance_samples": ctx.importance_samples} if likelihood else {}),
+            "seconds": round(seconds, 3), "figures": list(figures)}
+
+
+def _result_path(run: Run, split: str, out: str | Path | None) -> Path:
+    """Where the figures go: RUN/eval_SPLIT.json, the file `out`, or eval_SPLIT.json in the folder `out`."""
+    if out is None:
+        return run.path / f"eval_{split}.json"
+    path = Path(out)
+    if path.is_dir():
+        return path / f"eval_{split}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create '{path.parent}' ({(e.strerror or 'failed').lower()}); "
+                          "choose another --out") from None
+    return path
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

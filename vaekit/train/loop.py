@@ -26,11 +26,13 @@ import vaekit
 from vaekit import run as rundir
 from vaekit.config import Config, dump_config
 from vaekit.data import Dataset, load_dataset
+from vaekit.data import codec as codecs
 from vaekit.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
 from vaekit.evaluate.elbo import elbo_stats, objective_stats
+from vaekit.evaluate.latents import active_dims, few_active_warning, posterior_moments
 from vaekit.models import build_model
 from vaekit.sample import sample, save_grid
-from vaekit.train import checkpoint
+from vaekit.train import checkpoint, messages
 from vaekit.train.batches import batches, num_batches
 from vaekit.train.ema import EMA
 from vaekit.train.schedules import beta_at, lr_at, plateau_update
@@ -75,6 +77,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     torch.manual_seed(tc.seed)
     data = dataset if dataset is not None else load_dataset(config.data)
     model = build_model(config.model, data.shape, data.num_classes).to(device)
+    data = _with_codec(data, config, model, out, resume)  # standardised vectors, say: what the model sees
     for name in ("train", "val", "test"):
         where = f"the {name} split of data set '{data.name}'"
         if not bool(torch.isfinite(data.split(name).x).all()):  # also for data passed in directly
@@ -103,8 +106,9 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
         # Only now, with the data and the model known to be good, does --overwrite remove the old run.
         for path in rundir.outputs(out):
             path.unlink(missing_ok=True)
-        (out / rundir.METRICS).write_text("")
+        checkpoint.write_text(out / rundir.METRICS, "")
         checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
+        checkpoint.write_json(out / codecs.FILE, data.codec.to_dict())
     # A resumed run records its overrides (a longer train.epochs, say) with its first new state, so
     # a resume that fails before then leaves config.yaml describing the checkpoint that is there.
     config_pending = resume
@@ -118,14 +122,16 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     beta_t = torch.zeros((), device=device)  # a tensor, so a compiled step is not re-traced as beta moves
     bad_in_row = 0
     stop_reason = "epochs"
+    rate_unit = "img/s" if data.is_image else "ex/s"  # images, or rows of a table
+    log(messages.figures_note(select_by, config.model.name))
 
     while counters.epoch < tc.epochs:
         epoch = counters.epoch + 1
         model.train()
         sums: dict[str, torch.Tensor] = {}
         seen, t0 = 0, time.perf_counter()
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{tc.epochs}", leave=False,
-                   disable=not (tc.progress and sys.stderr.isatty()))
+        bar = tqdm(total=steps_per_epoch, desc=messages.epoch_label(epoch, counters.epoch, counters.elapsed, tc),
+                   leave=False, disable=not (tc.progress and sys.stderr.isatty()))
         for x, y in batches(data.train, tc.batch_size, gen, device, data.dynamic_binarize):
             lr = lr_at(counters.step, total_steps, tc, counters.plateau_scale)
             for opt in optimizers:
@@ -162,7 +168,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
                 if bad_in_row > tc.max_bad_steps:
                     raise TrainingError(
                         f"training stopped: {bad_in_row} non-finite or spiking steps in a row in epoch {epoch}; "
-                        f"lower train.lr (now {tc.lr:g}) or set train.grad_clip; {_kept(out)}"
+                        f"{messages.divergence_fixes(tc, data, model.likelihood.real_valued)}; {_kept(out)}"
                     )
                 continue
             bad_in_row = 0
@@ -176,7 +182,8 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
                 sums[k] = sums.get(k, 0.0) + v.detach().float() * n
             bar.update(1)
             if counters.step % 20 == 0:
-                bar.set_postfix(loss=f"{float(result.loss.detach()):.2f}", img_s=f"{seen / (time.perf_counter() - t0):.0f}")
+                bar.set_postfix({"loss": f"{float(result.loss.detach()):.2f}",
+                                 rate_unit.replace("/", "_"): f"{seen / (time.perf_counter() - t0):.0f}"})
         bar.close()
         train_time = time.perf_counter() - t0
         counters.elapsed += train_time
@@ -191,7 +198,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
                 if not math.isfinite(val.get(key, 0.0)):  # diverged: keep the last good weights and state
                     raise TrainingError(
                         f"training stopped: the validation {key.replace('elbo', 'ELBO')} is {val[key]} after epoch {epoch}, the weights have "
-                        f"diverged; lower train.lr (now {tc.lr:g}) or set train.grad_clip; {_kept(out)}"
+                        f"diverged; {messages.divergence_fixes(tc, data, model.likelihood.real_valued)}; {_kept(out)}"
                     )
             score = {"elbo": val["elbo"], "objective": -val.get("objective", 0.0), "last": float(epoch)}[select_by]
             improved = score > counters.best_val
@@ -215,9 +222,11 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
         if config_pending:
             checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
             config_pending = False
-        shown = f"val elbo {val['elbo']:.2f}" + (f"  val objective {val['objective']:.2f}" if "objective" in val else "")
-        log(f"epoch {epoch}/{tc.epochs}  train elbo {record.get('train_elbo', math.nan):.2f}  "
-            f"{shown}{' (best)' if improved and select_by != 'last' else ''}  {record['images_per_sec']:.0f} img/s")
+        # Every figure printed reads the same way, higher is better: the objective (a loss) is negated.
+        shown = f"val elbo {val['elbo']:.2f}" + (f"  val objective {-val['objective']:.2f}" if "objective" in val else "")
+        label = messages.epoch_label(epoch, epoch, counters.elapsed, tc)
+        log(f"{label}  train elbo {record.get('train_elbo', math.nan):.2f}  "
+            f"{shown}{' (best)' if improved and select_by != 'last' else ''}  {record['images_per_sec']:.0f} {rate_unit}")
         try:
             for cb in callbacks:
                 if hasattr(cb, "on_epoch_end"):
@@ -237,14 +246,18 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     result_run = rundir.load_run(out, device=str(device), dataset=data)
     if data.is_image and tc.sample_grid > 0:
         _sample_grid(result_run.model, tc.sample_grid, tc.seed, out / rundir.SAMPLES)
+    active, latent_dim = _active_on_val(result_run.model, data, config)
     summary = {"status": "complete", "stop_reason": stop_reason, **asdict(counters),
                "selected_by": select_by, "num_params": sum(p.numel() for p in model.parameters()), "data": data.name,
-               "data_shape": list(data.shape)}
+               "data_shape": list(data.shape), "val_active_units": len(active), "latent_dim": latent_dim}
     checkpoint.write_json(out / rundir.SUMMARY, summary)
     kept = {"elbo": f"best val elbo {counters.best_val:.2f} at epoch {counters.best_epoch}",
-            "objective": f"best val objective {-counters.best_val:.2f} at epoch {counters.best_epoch}",
+            "objective": f"best val objective {counters.best_val:.2f} at epoch {counters.best_epoch}",
             "last": f"kept the last epoch, {counters.best_epoch}"}[select_by]
-    log(f"done ({stop_reason}): {kept}; run in {out}")
+    log(f"done ({stop_reason}): {kept}; {len(active)} of {latent_dim} latent units active; run in {out}")
+    warning = few_active_warning(active, latent_dim, math.prod(data.shape))
+    if warning:
+        log(f"warning: {warning}")
     return result_run
 
 
@@ -263,6 +276,25 @@ def _kept(out: Path) -> str:
     if (out / rundir.WEIGHTS).exists():
         return f"the last good checkpoint in {out} is kept"
     return "no epoch finished, so there is no checkpoint yet"
+
+
+def _with_codec(data: Dataset, config: Config, model, out: Path, resume: bool) -> Dataset:
+    """`data` through the run's codec: the one stored on resume (the weights were trained under
+    it), else one fitted on the training split as `data.standardize` says. Data passed in already
+    through a codec (a run's `dataset()`) keep theirs."""
+    if data.codec is not None:
+        return data
+    if resume:  # a run from before codecs has none stored, and trained on the data as they are
+        return codecs.read_codec(out, data.shape[0] if len(data.shape) == 1 else None).apply(data)
+    likelihood = model.likelihood
+    on = codecs.standardizes(config.data.standardize, data, likelihood.real_valued, type(likelihood).__name__.lower())
+    return codecs.fit_codec(data, on).apply(data)
+
+
+def _active_on_val(model, data: Dataset, config: Config) -> tuple[list[int], int]:
+    """The active latent dimensions of the kept weights on the validation split (one encoder pass)."""
+    mu, _ = posterior_moments(model, data.val.x, config.train.eval_batch_size, data.val.y)
+    return active_dims(mu, config.eval.active_units_threshold), int(mu.shape[1])
 
 
 def _check_objective(model, objective) -> None:
@@ -294,21 +326,27 @@ def _adam(params: list[torch.nn.Parameter], tc) -> torch.optim.Optimizer:
 
 
 def _prepare_dir(out: Path, resume: bool, overwrite: bool) -> Path:
+    """The run directory, checked writable before any work (a resumed one too, whose first
+    checkpoint would otherwise fail an epoch later); resuming clears the temporary files of
+    writes killed mid-way."""
     if resume:
         if not (out / rundir.STATE).is_file():
             raise CheckpointError(f"no run to resume in '{out}' (no {rundir.STATE}); start it with vaekit train")
-        return out
-    if (out / rundir.STATE).exists() or (out / rundir.WEIGHTS).exists():
+    elif (out / rundir.STATE).exists() or (out / rundir.WEIGHTS).exists():
         if not overwrite:
             raise OutputError(f"'{out}' already holds a run; continue it with --resume {out}, "
                               "start again with --overwrite, or choose another --out")
+    fix = "make it writable" if resume else "choose another --out"
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
         probe.write_text("")
         probe.unlink()
+        if resume:
+            checkpoint.remove_temp_files(out)
     except OSError as e:
-        raise OutputError(f"cannot write the run directory '{out}' ({e.strerror}); choose another --out") from None
+        raise OutputError(f"cannot write the run directory '{out}' ({(e.strerror or 'write failed').lower()}); "
+                          f"{fix}") from None
     return out
 
 
@@ -327,12 +365,23 @@ def _save_state(out: Path, model, optimizers, ema, gen, counters: Counters) -> N
 
 
 def _restore(out: Path, model, optimizers, ema, gen, data_shape) -> Counters:
+    """Load the training state of the run in `out` (checked finite by `load_state`) into the
+    model, optimizers, EMA and generators; its metrics.jsonl is cut back to the state's epoch."""
     meta = rundir.weights_metadata(out / rundir.WEIGHTS) if (out / rundir.WEIGHTS).exists() else {}
-    if "data_shape" in meta and tuple(json.loads(meta["data_shape"])) != tuple(data_shape):
-        raise CheckpointError(f"the run in '{out}' was trained on data of shape {json.loads(meta['data_shape'])}, "
+    try:
+        shape = json.loads(meta["data_shape"]) if "data_shape" in meta else None
+    except ValueError:
+        shape = None  # damaged metadata: the weights are replaced at the first better epoch anyway
+    if shape is not None and tuple(shape) != tuple(data_shape):
+        raise CheckpointError(f"the run in '{out}' was trained on data of shape {shape}, "
                               f"not {list(data_shape)}; resume it with its own data config")
     state = checkpoint.load_state(out / rundir.STATE)
-    checkpoint.load_into(model, state["model"], str(out))
+    try:
+        model_state, counters = state["model"], Counters(**state["counters"])
+    except (KeyError, TypeError):
+        raise CheckpointError(f"training state '{out / rundir.STATE}' is damaged (it lacks the model or its "
+                              f"counters); restart the run with --overwrite") from None
+    checkpoint.load_into(model, model_state, str(out))
     optimizers[0].load_state_dict(state["optimizer"])
     if len(optimizers) > 1 and state.get("aux_optimizer") is not None:
         optimizers[1].load_state_dict(state["aux_optimizer"])
@@ -342,19 +391,18 @@ def _restore(out: Path, model, optimizers, ema, gen, data_shape) -> Counters:
     if state.get("cuda_rng") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     gen.set_state(state["data_rng"])
-    counters = Counters(**state["counters"])
     _truncate_metrics(out, counters.epoch)
     return counters
 
 
 def _append_metrics(out: Path, record: dict) -> None:
-    with open(out / rundir.METRICS, "a") as f:
-        f.write(json.dumps(record) + "\n")
+    checkpoint.append_text(out / rundir.METRICS, json.dumps(record) + "\n")
 
 
 def _truncate_metrics(out: Path, epoch: int) -> None:
-    """Drop metric lines of epochs after the saved state (a run killed between the two writes)."""
+    """Drop metric lines of epochs after the saved state (a run killed between the two writes),
+    and a last line cut off mid-write, rewriting the file whole."""
     path = out / rundir.METRICS
     if path.is_file():
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= epoch]
-        checkpoint.write_text(path, "".join(ln + "\n" for ln in lines))
+        lines = [line for line, record in rundir.read_metrics(path) if record["epoch"] <= epoch]
+        checkpoint.write_text(path, "".join(line + "\n" for line in lines))

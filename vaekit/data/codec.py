@@ -1,0 +1,171 @@
+"""The run's codec: what turns the values a model sees back into the data's own units.
+
+Vector data under a real-valued likelihood are standardised per feature (`data.standardize`):
+a column of incomes in the tens of thousands next to one of ages would otherwise swamp the
+Gaussian likelihood and drive training to NaN, whatever the learning rate. The mean and standard
+deviation are fitted on the training split only, applied to every split, and stored with the run
+(`codec.json`), so that `load_run` can turn samples and reconstructions back into the original
+units without the data:
+
+    run = vaekit.load_run("runs/table")
+    x = run.codec.decode(vaekit.sample(run.model, 10))   # in the CSV's own units
+    z = vaekit.encode(run.model, run.codec.encode(raw_rows))
+
+Images keep the identity codec: they are already scaled to [0, 1].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+from vaekit.data.base import Dataset, Split
+from vaekit.errors import CheckpointError, ConfigError, InputError
+from vaekit.registry import suggest
+
+FILE = "codec.json"
+MODES = ("auto", "none", "standard")
+KINDS = ("identity", "standard")
+# A column whose standard deviation is this small next to its mean is constant up to float32
+# rounding (eps 1.2e-7): it is centred and left unscaled, not blown up into noise.
+CONSTANT = 1e-6
+T = TypeVar("T", torch.Tensor, np.ndarray)
+
+
+@dataclass(frozen=True)
+class Codec:
+    """`encode`: data units -> model space; `decode`: back. `mean` and `std` are per feature (D,)."""
+
+    kind: str = "identity"
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+
+    @property
+    def identity(self) -> bool:
+        return self.kind == "identity"
+
+    @property
+    def log_scale(self) -> float:
+        """sum_d log std_d: add it to an NLL in model space (nats per example) for the NLL in the
+        data's units; subtract it from an ELBO. 0 for the identity."""
+        return float(sum(math.log(s) for s in self.std))
+
+    def encode(self, x: T) -> T:
+        """Data units -> what the model sees: (x - mean) / std over the last dimension."""
+        if self.identity:
+            return x
+        mean, std = self._stats(x)
+        return (x - mean) / std
+
+    def decode(self, x: T) -> T:
+        """Model outputs (samples, reconstructions, means) -> the data's units: x * std + mean."""
+        if self.identity:
+            return x
+        mean, std = self._stats(x)
+        return x * std + mean
+
+    def apply(self, data: Dataset) -> Dataset:
+        """`data` with every split encoded, marked with this codec (`data.codec`)."""
+        if data.codec is not None:
+            raise InputError("the data set went through a codec already; pass it in the data's own units "
+                             "(as load_dataset gives it)")
+        if self.identity:
+            return dataclasses.replace(data, codec=self)
+        splits = {name: Split(self.encode(s.x), s.y, s.factors) for name, s in
+                  (("train", data.train), ("val", data.val), ("test", data.test))}
+        return dataclasses.replace(data, **splits, binary=False, codec=self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain-data form written to codec.json."""
+        if self.identity:
+            return {"kind": "identity"}
+        return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std), "log_scale": self.log_scale}
+
+    def _stats(self, x: T) -> tuple[T, T]:
+        if x.shape[-1] != len(self.mean):
+            raise InputError(f"the codec standardises {len(self.mean)} features, but the values have "
+                             f"{x.shape[-1]} in their last dimension; pass (N, {len(self.mean)}) rows")
+        if isinstance(x, torch.Tensor):
+            dtype = x.dtype if x.is_floating_point() else torch.float32
+            return (torch.tensor(self.mean, dtype=dtype, device=x.device),
+                    torch.tensor(self.std, dtype=dtype, device=x.device))
+        dtype = x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32
+        return np.asarray(self.mean, dtype=dtype), np.asarray(self.std, dtype=dtype)
+
+
+IDENTITY = Codec()
+
+
+def standardizes(mode: str, data: Dataset, real_valued: bool, likelihood: str) -> bool:
+    """Whether `data.standardize=mode` standardises `data` under a likelihood (named `likelihood`;
+    `real_valued` if it models any real value). 'auto' does for vectors under a real-valued
+    likelihood; 'standard' must be possible, and is refused where it cannot be."""
+    if mode not in MODES:
+        raise ConfigError(f"data.standardize={mode!r} is not a mode{suggest(str(mode), list(MODES))}")
+    if mode == "none":
+        return False
+    possible = not data.is_image and real_valued and not data.dynamic_binarize
+    if mode == "auto":
+        return possible
+    if data.is_image:
+        raise ConfigError("data.standardize=standard applies to vector data, and images are already scaled to "
+                          "[0, 1]; remove it or set data.standardize=none")
+    if data.dynamic_binarize:
+        raise ConfigError("data.standardize=standard cannot be combined with data.binarize=dynamic, which needs "
+                          "values in [0, 1]; use one of them")
+    if not real_valued:
+        raise ConfigError(f"data.standardize=standard gives values outside [0, 1], which the {likelihood} "
+                          f"likelihood cannot model; use model.likelihood.name=gaussian or data.standardize=none")
+    return True
+
+
+def fit_codec(data: Dataset, standardize: bool) -> Codec:
+    """The identity, or the per-feature mean and standard deviation (numpy's: ddof 0) of the
+    training split, in float64; constant columns get std 1, so they are centred only."""
+    if not standardize:
+        return IDENTITY
+    x = data.train.x.double().flatten(1)  # (N, D)
+    mean = x.mean(dim=0)
+    std = (x - mean).pow(2).mean(dim=0).sqrt()
+    std = torch.where(std > CONSTANT * mean.abs(), std, torch.ones_like(std))
+    std = torch.where(std > 0, std, torch.ones_like(std))  # all-zero columns
+    return Codec("standard", tuple(mean.tolist()), tuple(std.tolist()))
+
+
+def codec_from_dict(raw: Any, where: str, features: int | None = None) -> Codec:
+    """A codec from its codec.json form, checked: CheckpointError naming `where` when damaged."""
+    damaged = f"'{where}' is damaged"
+    fix = "restore it, or retrain the run"
+    if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
+        raise CheckpointError(f"{damaged} (no codec kind of {', '.join(KINDS)}); {fix}")
+    if raw["kind"] == "identity":
+        return IDENTITY
+    try:
+        mean = tuple(float(v) for v in raw["mean"])
+        std = tuple(float(v) for v in raw["std"])
+    except (KeyError, TypeError, ValueError):
+        raise CheckpointError(f"{damaged} (its mean and std are not lists of numbers); {fix}") from None
+    ok = len(mean) == len(std) and all(math.isfinite(v) for v in mean) and all(math.isfinite(s) and s > 0 for s in std)
+    if not ok or (features is not None and len(mean) != features):
+        raise CheckpointError(f"{damaged} (its mean and std do not fit {features} features with positive "
+                              f"finite scales); {fix}")
+    return Codec(raw["kind"], mean, std)
+
+
+def read_codec(run_dir: str | Path, features: int | None = None) -> Codec:
+    """The codec stored in a run directory; the identity for runs written before codecs were."""
+    path = Path(run_dir) / FILE
+    if not path.is_file():
+        return IDENTITY
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise CheckpointError(f"'{path}' is damaged (not readable JSON); restore it, or retrain the run") from None
+    return codec_from_dict(raw, str(path), features)
