@@ -26,6 +26,7 @@ TINY = (
     "train.batch_size=16",
     "train.lr=0.01",
     "train.sample_grid=0",
+    "train.report=false",
     "train.progress=false",
     "train.eval_batch_size=64",
     "eval.importance_samples=20",

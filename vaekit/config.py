@@ -134,10 +134,16 @@ class TrainConfig:
     eval_batch_size: int = 500
     progress: bool = True  # the live progress bar (off when output is not a terminal)
     sample_grid: int = 64  # samples written to samples.png at the end; 0 = none
+    # Where samples.png draws its codes: the prior, or "gmm", a Gaussian mixture of
+    # `sample_components` fitted to the training codes (Ghosh et al. 2020), which avoids the prior's
+    # holes (regions no training code reaches) that decode to blends.
+    sample_sampler: Literal["prior", "gmm"] = "prior"
+    sample_components: int = 10
+    report: bool = True  # write report.html (vaekit report) at the end of training
 
     def __post_init__(self) -> None:
         _at_least("train", self, epochs=1, batch_size=1, eval_batch_size=1, lr=0, min_lr=0, weight_decay=0,
-                  grad_clip=0, max_bad_steps=0, skip_grad_norm=0, patience=0, max_minutes=0, sample_grid=0,
+                  grad_clip=0, max_bad_steps=0, skip_grad_norm=0, patience=0, max_minutes=0, sample_grid=0, sample_components=1,
                   plateau_patience=1, lr_warmup_steps=0)
         check_seed(self.seed, "train.seed", error=ConfigError)
         if not 0.0 <= self.ema_decay < 1.0:

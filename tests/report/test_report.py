@@ -24,7 +24,7 @@ from vaekit.run import Run
 
 DIGITS = str(Path(__file__).parents[2] / "configs" / "digits.yaml")
 QUICK = ["--train.epochs=2", "--data.limit=200", "--train.batch_size=50", "--model.encoder.hidden=[32]",
-         "--model.decoder.hidden=[32]", "--train.sample_grid=0", "--train.progress=false"]
+         "--model.decoder.hidden=[32]", "--train.sample_grid=0", "--train.progress=false", "--train.report=false"]
 SECTIONS = ["overview", "metrics", "curves", "samples", "reconstructions", "interpolations", "traversals",
             "latent-map", "kl"]
 # What each family's tiny model section adds to {"name": family, "latent_dim": 3}, as in

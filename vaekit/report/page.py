@@ -26,9 +26,12 @@ from vaekit.report import pictures as pic
 from vaekit.report.svg import bar_chart, line_chart, scatter
 from vaekit.run import Run, load_run
 from vaekit.sample.ops import encode, gaussian_posterior
+from vaekit.sample.samplers import fitted_sampler
 from vaekit.train.checkpoint import read_json, write_text
 
 REPORT = "report.html"
+BOOKKEEPING = ("measured", "weights_sha256")  # eval_SPLIT.json keys about the figures, shown apart
+MEASURED = ("at", "num_examples", "limit", "seed", "importance_samples", "seconds")  # per metric group
 TRAVERSAL_VALUES = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)  # prior standard deviations
 MAX_TRAVERSED = 10  # latent dimensions traversed: those with the largest KL
 
@@ -166,9 +169,14 @@ def _metrics(run: Run) -> Section:
         except (OSError, ValueError):
             broken.append(path.name)
     if evals:
-        keys = list(dict.fromkeys(k for result in evals.values() for k in result))
+        keys = list(dict.fromkeys(k for result in evals.values() for k in result if k not in BOOKKEEPING))
         parts.append("<h3>Evaluation (vaekit evaluate)</h3>")
         parts.append(_table(["figure", *evals], [[k, *(r.get(k) for r in evals.values())] for k in keys]))
+        rows = [[name, group, *(record.get(k) for k in MEASURED)]
+                for name, result in evals.items() if isinstance(result.get("measured"), dict)
+                for group, record in result["measured"].items() if isinstance(record, dict)]
+        if rows:
+            parts.append(_table(["file", "metric group", *MEASURED], rows))
     else:
         parts.append(_note("No evaluation yet: run `vaekit evaluate RUN` for the ELBO, the importance-sampled "
                            "NLL and the active units, then write this report again."))
@@ -198,8 +206,18 @@ def _pictures(run: Run, sub, split: str, num_classes: int | None, seed: int) -> 
     x, y = sub.x, sub.y
     images, nrow = pic.sample_images(model, 64, seed, num_classes)
     cond = " One column per class." if getattr(model, "conditional", False) else ""
-    out = [Section("samples", "Samples", _image(pic.png(images, nrow), "samples",
-                   f"{len(images)} draws from the prior, decoded to the likelihood's mean (seed {seed}).{cond}"))]
+    body = _image(pic.png(images, nrow), "samples",
+                  f"{len(images)} draws from the prior, decoded to the likelihood's mean (seed {seed}).{cond}")
+    tc = run.config.train
+    if tc.sample_sampler != "prior":  # the codes samples.png was drawn with, beside the prior's
+        train = run.dataset().train
+        sampler = fitted_sampler(model, tc.sample_sampler, train.x, train.y, tc.sample_components)
+        images, nrow = pic.sample_images(model, 64, seed, num_classes, sampler)
+        body += _image(pic.png(images, nrow), "samples from the ex-post mixture",
+                       f"{len(images)} draws whose codes come from a {tc.sample_components}-component Gaussian "
+                       f"mixture fitted to the training codes (train.sample_sampler={tc.sample_sampler}, as in "
+                       f"samples.png), decoded the same way.{cond}")
+    out = [Section("samples", "Samples", body)]
     # A point-mass posterior (VQ-VAE) reconstructs from its quantised codes but interpolates
     # between the encoder outputs themselves, as `vaekit interpolate` does.
     gaussian = gaussian_posterior(model)

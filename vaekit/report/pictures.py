@@ -80,14 +80,16 @@ def subset(split: Split, n: int, seed: int) -> Split:
     return limit(split, n, np.random.default_rng(seed))
 
 
-def sample_images(model: nn.Module, n: int, seed: int, num_classes: int | None) -> tuple[torch.Tensor, int]:
-    """n generated examples and the grid's row length. A conditional model gets one column per
-    class (labels 0, 1, ..., K-1 repeated), so each column shows one class."""
+def sample_images(model: nn.Module, n: int, seed: int, num_classes: int | None,
+                  sampler=None) -> tuple[torch.Tensor, int]:
+    """n generated examples and the grid's row length, with codes from `sampler` (None: the
+    prior). A conditional model gets one column per class (labels 0, 1, ..., K-1 repeated), so
+    each column shows one class."""
     if getattr(model, "conditional", False) and num_classes:
         rows = max(1, n // num_classes)
         y = torch.arange(num_classes).repeat(rows)
-        return sample(model, len(y), seed=seed, y=y), num_classes
-    return sample(model, n, seed=seed), max(1, math.ceil(math.sqrt(n)))
+        return sample(model, len(y), seed=seed, y=y, sampler=sampler), num_classes
+    return sample(model, n, seed=seed, sampler=sampler), max(1, math.ceil(math.sqrt(n)))
 
 
 def reconstruction_pairs(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:

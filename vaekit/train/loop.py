@@ -27,11 +27,12 @@ from vaekit import run as rundir
 from vaekit.config import Config, dump_config
 from vaekit.data import Dataset, load_dataset
 from vaekit.data import codec as codecs
-from vaekit.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
+from vaekit.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError, VaekitError
 from vaekit.evaluate.elbo import elbo_stats, objective_stats
 from vaekit.evaluate.latents import active_dims, few_active_warning, posterior_moments
 from vaekit.models import build_model
 from vaekit.sample import sample, save_grid
+from vaekit.sample.samplers import fitted_sampler
 from vaekit.train import checkpoint, messages
 from vaekit.train.batches import batches, num_batches
 from vaekit.train.ema import EMA
@@ -245,7 +246,8 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
 
     result_run = rundir.load_run(out, device=str(device), dataset=data)
     if data.is_image and tc.sample_grid > 0:
-        _sample_grid(result_run.model, tc.sample_grid, tc.seed, out / rundir.SAMPLES)
+        sampler = fitted_sampler(result_run.model, tc.sample_sampler, data.train.x, data.train.y, tc.sample_components)
+        _sample_grid(result_run.model, tc.sample_grid, tc.seed, out / rundir.SAMPLES, sampler)
     active, latent_dim = _active_on_val(result_run.model, data, config)
     summary = {"status": "complete", "stop_reason": stop_reason, **asdict(counters),
                "selected_by": select_by, "num_params": sum(p.numel() for p in model.parameters()), "data": data.name,
@@ -258,6 +260,8 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     warning = few_active_warning(active, latent_dim, math.prod(data.shape))
     if warning:
         log(f"warning: {warning}")
+    if tc.report:
+        _write_report(result_run, log)
     return result_run
 
 
@@ -306,15 +310,27 @@ def _check_objective(model, objective) -> None:
         raise ConfigError(f"model '{model.config.name}' does not use objective.beta or warmup_epochs; remove them")
 
 
-def _sample_grid(model, n: int, seed: int, path: Path) -> None:
-    """samples.png; a conditional model gets one row per class."""
+def _write_report(run: "rundir.Run", log: Callable[[str], None]) -> None:
+    """report.html, the first thing to open after training. The run is complete and saved by now,
+    so a report that cannot be written is a warning with the command that retries it."""
+    from vaekit.report import make_report
+
+    try:
+        log(f"report: {make_report(run)} (open it in a browser)")
+    except VaekitError as e:
+        log(f"warning: the report was not written ({e}); write it with: vaekit report {run.path}")
+
+
+def _sample_grid(model, n: int, seed: int, path: Path, sampler=None) -> None:
+    """samples.png, with codes from `sampler` (None: the prior); a conditional model gets one row
+    per class."""
     classes = getattr(model, "num_classes", None) if getattr(model, "conditional", False) else None
     nrow = None
     if classes:
         nrow = max(1, n // classes)
         n = nrow * classes
     y = torch.arange(n) // nrow if classes else None
-    save_grid(sample(model, n, seed=seed, y=y), path, nrow=nrow)
+    save_grid(sample(model, n, seed=seed, y=y, sampler=sampler), path, nrow=nrow)
 
 
 def _adam(params: list[torch.nn.Parameter], tc) -> torch.optim.Optimizer:
