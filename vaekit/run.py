@@ -27,6 +27,7 @@ from torch import nn
 
 from vaekit.config import Config, dump_config, parse_config, read_yaml
 from vaekit.errors import CheckpointError, ConfigError, VaekitError
+from vaekit.yamlio import loads_json
 
 CONFIG = "config.yaml"
 WEIGHTS = "model.safetensors"
@@ -91,7 +92,7 @@ def read_metrics(path: str | Path) -> list[tuple[str, dict]]:
     records = []
     for j, (i, line) in enumerate(numbered):
         try:
-            record = json.loads(line)
+            record = loads_json(line)
         except ValueError:
             record = None
         if not (isinstance(record, dict) and isinstance(record.get("epoch"), int)):

@@ -5,10 +5,14 @@ A key set twice in one mapping, at any depth, is an error naming it and both lin
 last one without a word); so is a file that is empty or holds something other than a mapping of
 sections, an anchor that contains itself, aliases that expand beyond any config's size, and
 nesting too deep to read. Every error is a one-line `ConfigError` naming the file.
+
+The JSON files of a run (summary.json, codec.json, eval_SPLIT.json, metrics.jsonl) are read with
+the same rule through `loads_json`.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +22,20 @@ from vaekit.errors import ConfigError
 
 SECTIONS = "sections data:, model:, objective:, train:, eval:"
 MAX_YAML_VALUES = 100_000  # a config holds a few hundred; more is an alias bomb, not settings
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        twice = next(k for k in keys if keys.count(k) > 1)
+        raise ValueError(f"the key '{twice}' appears twice")
+    return dict(pairs)
+
+
+def loads_json(text: str) -> Any:
+    """json.loads that refuses an object with the same key twice (the standard library keeps the
+    last one silently): a ValueError, like any other malformed JSON."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
 
 
 def read_yaml(path: str | Path) -> dict:

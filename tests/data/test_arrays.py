@@ -132,6 +132,13 @@ def test_csv_ragged_row(tmp_path):
         load(tmp_path / "d.csv")
 
 
+@pytest.mark.parametrize("header, label", [("x,label,label", "label"), ("x,x,label", "label"), ("a, a", None)])
+def test_csv_header_naming_two_columns_alike_is_refused(tmp_path, header, label):
+    (tmp_path / "d.csv").write_text(header + "\n" + "\n".join("1,2,0" if label else "1,2" for _ in range(4)) + "\n")
+    with pytest.raises(DataError, match="names two columns '(label|x|a)' .*; rename one"):
+        load(tmp_path / "d.csv", label_column=label)
+
+
 def test_csv_unknown_label_column(tmp_path):
     (tmp_path / "d.csv").write_text("a,b\n1,2\n")
     with pytest.raises(DataError, match="has no column 'label'"):

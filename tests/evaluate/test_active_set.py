@@ -3,7 +3,6 @@ is reported clipped at 0 (which it never is below) beside its raw estimate."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from torch import nn
 

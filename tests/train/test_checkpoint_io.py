@@ -160,7 +160,8 @@ def test_temporary_files_of_killed_writes_are_found_by_name_only(tmp_path):
 # ----------------------------------------------------------------------------- damaged and non-finite files
 
 
-@pytest.mark.parametrize("text", ['{"status": "compl', "", "[1, 2]", "\xff\xfe"])
+@pytest.mark.parametrize("text", ['{"status": "compl', "", "[1, 2]", "\xff\xfe",
+                                  '{"status": "complete", "epoch": 3, "status": "failed"}'])
 def test_damaged_json_is_a_checkpoint_error(tmp_path, text):
     path = tmp_path / "summary.json"
     path.write_bytes(text.encode("latin-1"))
@@ -201,3 +202,19 @@ def test_an_unreadable_run_file_says_permission_denied(tmp_path, monkeypatch):
     monkeypatch.setattr(checkpoint, "load_file", denied)
     with pytest.raises(CheckpointError, match=r"'.*model\.safetensors' \(permission denied\); ask its owner"):
         load_weights(tmp_path / "model.safetensors")
+
+
+def test_a_run_s_json_files_refuse_a_key_set_twice(tmp_path):
+    """codec.json and eval_SPLIT.json go through the same strict reader as summary.json: the
+    standard library would keep the last of two values without a word."""
+    from vaekit.data.codec import read_codec
+    from vaekit.evaluate.results import read_result
+
+    twice = '{"kind": "identity", "kind": "standard"}'
+    (tmp_path / "codec.json").write_text(twice)
+    with pytest.raises(CheckpointError, match="codec.json' is damaged"):
+        read_codec(tmp_path)
+    (tmp_path / "eval_test.json").write_text('{"nll": 90.0, "nll": 80.0}')
+    assert read_result(tmp_path / "eval_test.json") is None  # recomputed, never trusted half-right
+    (tmp_path / "eval_test.json").write_text('{"nll": 90.0}')
+    assert read_result(tmp_path / "eval_test.json") == {"nll": 90.0}

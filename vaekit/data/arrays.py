@@ -98,6 +98,8 @@ def read_csv(path: Path, label_column: str | None = None) -> tuple[np.ndarray, n
     # A label column found by name proves a header; otherwise any non-numeric feature cell does.
     has_header = named or any(not _is_number(rows[0][c]) for c in feature_cols)
     names = rows[0] if has_header else [str(c) for c in range(width)]
+    if has_header:
+        _check_unique_names(path, names)
     first_line = 2 if has_header else 1
     data = rows[1:] if has_header else rows
     for i, row in enumerate(data):
@@ -120,6 +122,17 @@ def read_csv(path: Path, label_column: str | None = None) -> tuple[np.ndarray, n
         raise
     y = None if label_at is None else _labels(path, cells[:, label_at], first_line)
     return x, y
+
+
+def _check_unique_names(path: Path, names: list[str]) -> None:
+    """A header naming two columns alike makes a column named in the config ambiguous (and is
+    usually a file joined twice): an error, as a YAML key set twice is."""
+    seen: dict[str, int] = {}
+    for c, name in enumerate(names):
+        if name.strip() in seen:
+            raise DataError(f"{path} names two columns '{name.strip()}' (columns {seen[name.strip()]} and {c}, from 0); "
+                            "rename one")
+        seen[name.strip()] = c
 
 
 def _label_index(path: Path, first_row: list[str], label_column: str | None) -> tuple[int | None, bool]:

@@ -17,7 +17,6 @@ Images keep the identity codec: they are already scaled to [0, 1].
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 from vaekit.data.base import Dataset, Split
 from vaekit.errors import CheckpointError, ConfigError, InputError
 from vaekit.registry import suggest
+from vaekit.yamlio import loads_json
 
 FILE = "codec.json"
 MODES = ("auto", "none", "standard")
@@ -165,7 +165,7 @@ def read_codec(run_dir: str | Path, features: int | None = None) -> Codec:
     if not path.is_file():
         return IDENTITY
     try:
-        raw = json.loads(path.read_text())
+        raw = loads_json(path.read_text())
     except (OSError, ValueError, UnicodeDecodeError):
         raise CheckpointError(f"'{path}' is damaged (not readable JSON); restore it, or retrain the run") from None
     return codec_from_dict(raw, str(path), features)

@@ -9,7 +9,6 @@ which subset), with which K and how long it took, so the merged file says what e
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from vaekit.train.checkpoint import unwrap
+from vaekit.yamlio import loads_json
 
 # Keys that describe the result as a whole rather than one group's figures.
 FRAME = ("split", "num_examples", "num_dims", "metrics", "seconds", "measured", "weights_sha256")
@@ -38,7 +38,7 @@ def read_result(path: Path) -> dict[str, Any] | None:
     """The figures in `path`, or None when there is no such file or it is damaged (a file of
     figures is recomputed, never trusted half-read)."""
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = loads_json(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return obj if isinstance(obj, dict) else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
 import re
 import sys
@@ -21,6 +20,7 @@ from vaekit.config import Config, load_config
 from vaekit.errors import ConfigError, OutputError, TrainingError, VaekitError, one_line
 from vaekit.evaluate import active_units, elbo_stats, evaluate, posterior_moments
 from vaekit.evaluate import runner as eval_runner
+from vaekit.evaluate.results import read_result
 from vaekit.leaderboard.tables import (
     _HEADERS,
     RANK_COLUMNS,
@@ -221,9 +221,8 @@ def _stored_eval(run_dir: Path, k: int, num_examples: int, groups: list[str] | N
     path = run_dir / "eval_test.json"
     if not rundir.describes_weights(path):
         return None
-    try:
-        stored = json.loads(path.read_text())
-    except ValueError:
+    stored = read_result(path)  # None when damaged, cut off or not an object: measured again
+    if stored is None:
         return None
     if (stored.get("split"), stored.get("importance_samples"), stored.get("num_examples")) != ("test", k, num_examples):
         return None  # another K, or a --limit subset

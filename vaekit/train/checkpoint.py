@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from vaekit.errors import CheckpointError, OutputError, VaekitError
+from vaekit.yamlio import loads_json
 
 # The temporary names atomic_write makes, and tempfile.mkstemp made before it: a dot, the
 # target's name, eight characters from tempfile's alphabet, '.tmp'.
@@ -199,7 +200,7 @@ def read_json(path: str | Path, fix: str) -> dict:
     figures can catch that.)"""
     path = Path(path)
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = loads_json(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise read_error(path, e, fix) from None
     except ValueError:  # not JSON, cut off, or not UTF-8 text
