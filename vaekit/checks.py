@@ -2,9 +2,10 @@
 (`vaekit.cli`), the Python API's arguments (`vaekit.sample`) and the config's integers
 (`vaekit.config`) all call these, so a range and its wording live in one place.
 
-Each check returns the value (an `int` or a `float`) or raises `error` (InputError unless the
-caller names another type) with a one-line message that names the argument, its range and the
-value given. An empty `name` leaves the message to start at "must" (argparse names the option).
+Each check returns the value (an `int` or a `float`; a `Path`, a device name) or raises `error`
+(InputError unless the caller names another type) with a one-line message that names the
+argument, its range and the value given. An empty `name` leaves the message to start at "must"
+(argparse names the option).
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import argparse
 import math
 import numbers
+import os
+from pathlib import Path
 from typing import Any, Callable, NoReturn
 
-from vaekit.errors import InputError, VaekitError
+from vaekit.errors import ConfigError, InputError, VaekitError
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # what torch and NumPy hold in a long
 SEED_MAX = INT64_MAX  # torch.manual_seed and numpy.random.default_rng both take 0..2**63-1
@@ -62,6 +65,46 @@ def check_real(value: Any, name: str, *, min: float | None = None, min_exclusive
     if max is not None and value > max:
         raise error(f"{name} must be at most {max:g}, got {value:g}".strip())
     return value
+
+
+def check_path(value: Any, name: str, *, error: type[VaekitError] = InputError) -> Path:
+    """`value` as a Path: a non-empty str or os.PathLike (pathlib.Path) naming a file or folder."""
+    text = os.fspath(value) if isinstance(value, (str, os.PathLike)) else value
+    if isinstance(text, bytes):
+        raise error(f"{name} must be a path as text (a str or pathlib.Path), got bytes; decode it first, "
+                    f"for example path.decode()".strip())
+    if not isinstance(text, str):
+        raise error(f"{name} must be a path (a str or pathlib.Path), got {_show(value)}".strip())
+    if not text:
+        raise error(f"{name} must name a file or folder, got an empty string".strip())
+    return Path(text)
+
+
+def check_device(value: Any, name: str = "device", *, error: type[VaekitError] = ConfigError) -> str:
+    """`value` (a str or torch.device) as the name of a device this machine has: 'auto', 'cpu',
+    'cuda' or 'cuda:N' with CUDA present, 'mps' on Apple silicon."""
+    import torch
+
+    if not isinstance(value, (str, torch.device)):
+        raise InputError(f"{name} must be a device name such as 'cpu' or 'cuda', got {_show(value)}")
+    text = str(value)
+    if text == "auto":
+        return text
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        device = None
+    if device is None or device.type not in ("cpu", "cuda", "mps"):
+        shown = text if len(text) <= 30 else text[:27] + "..."
+        raise error(f"{name} {shown!r} is not a device vaekit runs on; use 'cpu', 'cuda', 'cuda:N' or 'auto'")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise error(f"{name} {text!r} asked for, but no CUDA device is available; use 'cpu'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise error(f"{name} {text!r} asked for, but this machine has {torch.cuda.device_count()} CUDA device(s), "
+                    f"numbered from 0; use one of those")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise error(f"{name} 'mps' asked for, but no Apple GPU is available; use 'cpu'")
+    return text
 
 
 # ----------------------------------------------------------------------------- command-line types

@@ -4,7 +4,8 @@ A config is a tree of frozen dataclasses. Sections whose class depends on a regi
 (`model`, `model.encoder`, `model.likelihood`, `model.prior`) are *polymorphic*: their base class
 names a registry, and the `name` key picks the registered config class. Every key is checked:
 an unknown key or a wrong type raises `ConfigError` naming the dotted path and the nearest valid
-key.
+key, and a number outside the range its class declares (`vaekit.ranges`) names the key and range.
+Overrides are read by `vaekit.overrides`.
 
     cfg = load_config("configs/digits.yaml", ["model.latent_dim=8", "train.epochs=3"])
 """
@@ -12,6 +13,7 @@ key.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import re
 import types
 import typing
@@ -21,10 +23,13 @@ from typing import Any, ClassVar, Literal, Mapping, Sequence, TypeVar, Union
 
 import yaml
 
-from vaekit.checks import check_int, check_real, check_seed
-from vaekit.errors import ConfigError
+from vaekit.checks import check_int, check_path, check_real, check_seed
+from vaekit.errors import ConfigError, InputError
+from vaekit.overrides import apply_overrides, check_overrides  # noqa: F401 (part of this module's API)
+# Range and its constants are what component config classes declare their `ranges` with.
+from vaekit.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range, check_own_ranges, check_ranges, key_ranges  # noqa: F401
 from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS, Registry, suggest
-from vaekit.yamlio import SECTIONS, describe, load_yaml, read_yaml
+from vaekit.yamlio import SECTIONS, describe, read_yaml
 
 C = TypeVar("C")
 
@@ -40,6 +45,9 @@ class NetworkConfig:
     registry: ClassVar[Registry] = NETWORKS
     name: str = "mlp"
 
+    def __post_init__(self) -> None:
+        check_own_ranges(self, "model.encoder/decoder")  # parsed configs were checked with their exact path
+
 
 @dataclass(frozen=True)
 class LikelihoodConfig:
@@ -47,6 +55,9 @@ class LikelihoodConfig:
 
     registry: ClassVar[Registry] = LIKELIHOODS
     name: str = "bernoulli"
+
+    def __post_init__(self) -> None:
+        check_own_ranges(self, "model.likelihood")
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,9 @@ class PriorConfig:
     registry: ClassVar[Registry] = PRIORS
     name: str = "standard_normal"
 
+    def __post_init__(self) -> None:
+        check_own_ranges(self, "model.prior")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -64,8 +78,13 @@ class ModelConfig:
     registry: ClassVar[Registry] = MODELS
     name: str = "vae"
 
+    def __post_init__(self) -> None:
+        check_own_ranges(self, "model")
+
 
 # ----------------------------------------------------------------------------- fixed sections
+
+MAX_IMAGE_SIDE = 4096  # data.image_size: a typo such as [100000, 100000] would exhaust memory resizing
 
 
 @dataclass(frozen=True)
@@ -81,14 +100,24 @@ class DataConfig:
     test_fraction: float = 0.1  # likewise for a test split, for sets that ship none
     split_seed: int = 0
     limit: int | None = None  # keep at most this many examples per split (quick runs, tests)
-    image_size: tuple[int, ...] | None = None  # (H, W) to resize a folder of images to
+    image_size: tuple[int, ...] | None = None  # (H, W) to resize a folder of images (data.name=images) to
     color: bool = False  # images as RGB instead of grayscale
-    label_column: str | None = None  # CSV column that holds labels, kept out of the features
+    label_column: str | int | None = None  # CSV column of labels, by header name or 0-based index; not a feature
     classes: tuple[int, ...] | None = None  # keep only these labels in train and val (test keeps all: one-class protocol)
     cluster_labels: int = 0  # N > 0: label every example by the N k-means clusters of the training split
     # Per-feature standardisation, fitted on the training split and stored with the run (codec.json):
     # "auto" standardises vector data under a real-valued likelihood (gaussian), "standard" insists.
     standardize: Literal["auto", "none", "standard"] = "auto"
+
+    ranges: ClassVar[dict[str, Range]] = {"image_size": Range(min=1, max=MAX_IMAGE_SIDE)}
+
+    def __post_init__(self) -> None:
+        check_own_ranges(self, "data")
+        if self.image_size is not None and self.name != "images":  # the named sets have sizes of their own
+            raise ConfigError(f"data.image_size resizes a folder of your own images (data.name=images); data set "
+                              f"'{self.name}' has a fixed size, so remove data.image_size")
+        if isinstance(self.label_column, int) and not isinstance(self.label_column, bool):
+            check_int(self.label_column, "data.label_column (a 0-based column index)", min=0, error=ConfigError)
 
 
 @dataclass(frozen=True)
@@ -146,6 +175,9 @@ class TrainConfig:
                   grad_clip=0, max_bad_steps=0, skip_grad_norm=0, patience=0, max_minutes=0, sample_grid=0, sample_components=1,
                   plateau_patience=1, lr_warmup_steps=0)
         check_seed(self.seed, "train.seed", error=ConfigError)
+        if self.min_lr > self.lr:  # the schedules would raise the rate to min_lr, not lower it
+            raise ConfigError(f"train.min_lr ({self.min_lr:g}) must not exceed train.lr ({self.lr:g}), the rate the "
+                              f"schedules decay from; lower train.min_lr")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"train.ema_decay must lie in [0, 1) (0 turns EMA off), got {self.ema_decay:g}")
         if not 0.0 < self.plateau_factor <= 1.0:
@@ -210,6 +242,7 @@ def from_dict(cls: type[C], data: Any, path: str = "") -> C:
         elif _polymorphic_default(f):  # an absent section gets the class its default name picks
             default = f.default_factory()  # type: ignore[misc]
             values[name] = from_dict(hints[name], {"name": default.name}, f"{path}.{name}" if path else name)
+    check_ranges(cls, values, path or "config")  # here with the exact dotted path; __post_init__ checks again
     return cls(**values)
 
 
@@ -286,14 +319,15 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{path}: expected true or false, got {_show(value)}")
+    # numbers.Integral and numbers.Real take NumPy's scalars too (np.int64(4) from an array, say)
     if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
             return check_int(value, path, error=ConfigError)  # what torch and NumPy can hold
         raise ConfigError(f"{path}: expected an integer, got {_show(value)}")
     if tp is float:
         if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
             value = float(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
             try:
                 value = float(value)
             except OverflowError:  # an integer beyond any float
@@ -327,39 +361,6 @@ def to_dict(config: Any) -> dict:
     return plain(config)
 
 
-def apply_overrides(raw: dict, overrides: Sequence[str]) -> dict:
-    """Apply `a.b.c=value` overrides to a raw config mapping; values are read as YAML scalars."""
-    raw = _deepcopy(raw)
-    for item in overrides:
-        item = item[2:] if item.startswith("--") else item
-        if "=" not in item:
-            raise ConfigError(f"override '{item}' needs the form key.path=value (for example train.epochs=5)")
-        key, text = item.split("=", 1)
-        try:
-            value = load_yaml(text, f"override '{key}'") if text != "" else ""
-        except yaml.YAMLError:
-            value = text
-        node = raw
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ConfigError(f"override '{key}': '{part}' is a value, not a section")
-            node = child
-        node[parts[-1]] = value
-    return raw
-
-
-def _deepcopy(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {k: _deepcopy(v) for k, v in d.items()}
-    if isinstance(d, list):
-        return [_deepcopy(v) for v in d]
-    return d
-
-
 def parse_config(raw: Mapping | None, overrides: Sequence[str] = ()) -> Config:
     """A validated `Config` from a raw mapping (None: all defaults) plus dotted overrides."""
     if raw is not None and not isinstance(raw, Mapping):
@@ -369,10 +370,22 @@ def parse_config(raw: Mapping | None, overrides: Sequence[str] = ()) -> Config:
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     """Read a YAML config file, apply dotted overrides and validate the result."""
-    path = Path(path)
+    path = check_path(path, "load_config's path (of a YAML config file)")
     if not path.is_file():
         raise ConfigError(f"config file '{path}' not found; presets live in configs/")
     return parse_config(read_yaml(path), overrides)
+
+
+def require_config(value: Any, fn: str) -> Config:
+    """`value` if it is a Config; otherwise InputError saying how to make one of what was passed."""
+    if isinstance(value, Config):
+        return value
+    if isinstance(value, (str, Path)):
+        raise InputError(f"{fn} expects a Config, got the path {str(value)!r}; load it with "
+                         f"vaekit.load_config({str(value)!r}) first")
+    if isinstance(value, Mapping):
+        raise InputError(f"{fn} expects a Config, got a {type(value).__name__}; make one with vaekit.parse_config(...) first")
+    raise InputError(f"{fn} expects a Config (vaekit.load_config(path)), got {type(value).__name__}")
 
 
 def dump_config(config: Config) -> str:

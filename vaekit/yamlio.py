@@ -3,7 +3,8 @@ config.yaml, the value of a dotted override), stricter than `yaml.safe_load` whe
 
 A key set twice in one mapping, at any depth, is an error naming it and both lines (YAML keeps the
 last one without a word); so is a file that is empty or holds something other than a mapping of
-sections, an anchor that contains itself, aliases that expand beyond any config's size, and
+sections, an anchor that contains itself, aliases that expand beyond any config's size, a tag
+that no plain value has (`!!python/object/...`: nothing is ever constructed from one), and
 nesting too deep to read. Every error is a one-line `ConfigError` naming the file.
 
 The JSON files of a run (summary.json, codec.json, eval_SPLIT.json, metrics.jsonl) are read with
@@ -21,6 +22,8 @@ import yaml
 from vaekit.errors import ConfigError
 
 SECTIONS = "sections data:, model:, objective:, train:, eval:"
+_YAML_TAG = "tag:yaml.org,2002:"  # the prefix `!!` stands for
+_PLAIN_TAGS = {*yaml.SafeLoader.yaml_constructors, _YAML_TAG + "merge"}  # what safe_load builds; `<<` merges anchors
 MAX_YAML_VALUES = 100_000  # a config holds a few hundred; more is an alias bomb, not settings
 
 
@@ -90,6 +93,11 @@ def _check_node(node: yaml.Node, where: str, path: str, ancestors: set[int], siz
     if id(node) in sizes:  # an alias of a node checked already
         return sizes[id(node)]
     ancestors.add(id(node))
+    if node.tag not in _PLAIN_TAGS:  # !!python/object/..., !custom: never constructed
+        tag = "!!" + node.tag[len(_YAML_TAG):] if node.tag.startswith(_YAML_TAG) else node.tag
+        what = f"gives '{path}'" if path else "uses"
+        raise ConfigError(f"{where} {what} the YAML tag {tag} (line {node.start_mark.line + 1}), which vaekit does not "
+                          f"read; a config holds plain values (numbers, text, true/false, lists, mappings): remove the tag")
     size = 1
     if isinstance(node, yaml.MappingNode):
         lines: dict[str, int] = {}

@@ -95,5 +95,5 @@ def test_every_documented_activation_builds(name):
 
 
 def test_mlp_rejects_non_positive_widths():
-    with pytest.raises(ConfigError, match="positive"):
+    with pytest.raises(ConfigError, match=r"hidden\[1\] must be at least 1, got 0"):  # the config's range
         MLPEncoder(MLPConfig(hidden=(16, 0)), (4,), 2)

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import LikelihoodConfig
+from vaekit.config import POSITIVE, LikelihoodConfig, Range
 from vaekit.distributions.gaussian import LOG_2PI
-from vaekit.errors import DataError
+from vaekit.errors import ConfigError, DataError
 from vaekit.registry import LIKELIHOODS
 
 
@@ -125,6 +125,14 @@ class GaussianConfig(LikelihoodConfig):
     variance: Literal["fixed", "learned", "decoder"] = "learned"
     sigma: float = 1.0  # the fixed sigma, and the starting value of a learned one
     min_sigma: float = 1e-3  # floor that keeps a learned sigma from collapsing to zero
+
+    ranges: ClassVar[dict[str, Range]] = {"sigma": POSITIVE, "min_sigma": POSITIVE}  # both are logged
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.variance != "decoder" and self.sigma < self.min_sigma:  # the floor would replace it, and stop its gradient
+            raise ConfigError(f"model.likelihood.sigma ({self.sigma:g}) is below model.likelihood.min_sigma "
+                              f"({self.min_sigma:g}), the floor every sigma is clamped to; raise sigma or lower min_sigma")
 
 
 @LIKELIHOODS.register("gaussian", config=GaussianConfig)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from vaekit.config import PriorConfig
+from vaekit.config import AT_LEAST_1, NON_NEGATIVE, PriorConfig, Range
 from vaekit.distributions.gaussian import LOG_2PI
 from vaekit.distributions.priors import Prior
 from vaekit.errors import ConfigError
@@ -49,6 +50,8 @@ class MixtureConfig(PriorConfig):
     components: int = 10
     learn_weights: bool = True
 
+    ranges: ClassVar[dict[str, Range]] = {"components": AT_LEAST_1}
+
 
 @PRIORS.register("mixture", config=MixtureConfig)
 class GaussianMixture(Prior):
@@ -79,6 +82,8 @@ class VampPriorConfig(PriorConfig):
     components: int = 500  # pseudo-inputs, as in the paper
     init_mean: float = 0.05  # pseudo-inputs start as N(init_mean, init_std^2) noise (the paper's values)
     init_std: float = 0.01
+
+    ranges: ClassVar[dict[str, Range]] = {"components": AT_LEAST_1, "init_std": NON_NEGATIVE}
 
 
 @PRIORS.register("vampprior", config=VampPriorConfig)

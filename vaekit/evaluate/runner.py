@@ -9,6 +9,7 @@ and an entry; nothing else changes. The file keeps groups measured before on the
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.checks import MAX_COMPONENTS, MAX_K, check_int, check_seed
+from vaekit.data.base import SPLITS
 from vaekit.data.load import limit as limit_split
 from vaekit.errors import ConfigError, InputError, OutputError
 from vaekit.evaluate.disentangle import factorvae_score, mig, require_factors
@@ -35,7 +38,7 @@ from vaekit.evaluate.latents import (
 from vaekit.evaluate.nll import importance_nll, mean_and_stderr
 from vaekit.evaluate.results import merge, read_result, weights_digest
 from vaekit.registry import suggest
-from vaekit.run import Run
+from vaekit.run import Run, load_run
 from vaekit.train.checkpoint import write_json
 
 
@@ -169,12 +172,13 @@ def metric_groups(metrics: Sequence[str] | str | None) -> list[str]:
     return [g for g in METRIC_GROUPS if g in names]
 
 
-def evaluate(run: Run, split: str | None = None, importance_samples: int | None = None, *,
+def evaluate(run: Run | str | Path, split: str | None = None, importance_samples: int | None = None, *,
              batch_size: int | None = None, chunk_size: int | None = None, limit: int | None = None,
              seed: int = 0, write: bool = True, metrics: Sequence[str] | None = None,
              inception_weights: str | None = None, sampler: str = "prior", components: int = 10,
              out: str | Path | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """The figures of the chosen metric groups on one split, as a dict; writes `eval_SPLIT.json`
+    """The figures of the chosen metric groups on one split of `run` (a loaded `Run` or a run
+    directory, as `make_report` takes), as a dict; writes `eval_SPLIT.json`
     (or the file `out`; a folder gets eval_SPLIT.json inside), merged with the groups that file
     holds from earlier calls on the same weights and split.
 
@@ -192,6 +196,11 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
     `log=lambda line: None` for silence), so that stdout can stay pure JSON.
     """
     log = log or _stderr
+    if isinstance(run, (str, os.PathLike)):
+        run = load_run(run)
+    elif not isinstance(run, Run):
+        raise InputError(f"evaluate expects a Run (vaekit.load_run(path)) or the path of a run directory, "
+                         f"got {type(run).__name__}")
     if out is not None and not write:
         raise InputError("out= names where to write the figures, and write=False writes none; drop one of them")
     groups = metric_groups(metrics)
@@ -201,6 +210,9 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
         from vaekit.evaluate.inception import require_weights_file
 
         require_weights_file(inception_weights)  # before the slow groups run, not after
+    if not isinstance(sampler, str):
+        raise InputError(f"evaluate's sampler names a registered sampler ('prior' or 'gmm'), got {type(sampler).__name__}")
+    components = check_int(components, "components (of the sampler)", min=1, max=MAX_COMPONENTS, error=ConfigError)
     if sampler != "prior":
         if "quality" not in groups:
             raise ConfigError(f"the sampler is used by the quality metric group only; add it (--metrics quality) "
@@ -208,23 +220,22 @@ def evaluate(run: Run, split: str | None = None, importance_samples: int | None 
         from vaekit.registry import SAMPLERS
 
         SAMPLERS.get(sampler)  # an unknown name fails now, with a suggestion
-        if components < 1:
-            raise ConfigError(f"the {sampler} sampler needs at least 1 component, got {components}")
     ec = run.config.eval
     split = split or ec.split
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    # The numbers, checked as the command line checks them (vaekit.checks), before any slow work.
     k = importance_samples if importance_samples is not None else ec.importance_samples
-    if k < 1:
-        raise ConfigError(f"importance samples must be at least 1, got {k}")
-    batch_size = ec.batch_size if batch_size is None else batch_size
-    chunk_size = ec.chunk_size if chunk_size is None else chunk_size
-    if batch_size < 1 or chunk_size < 0:
-        raise ConfigError(f"batch size must be at least 1 and chunk size at least 0, got {batch_size} and {chunk_size}")
+    k = check_int(k, "importance_samples", min=1, max=MAX_K, error=ConfigError)
+    batch_size = check_int(ec.batch_size if batch_size is None else batch_size, "batch_size", min=1, error=ConfigError)
+    chunk_size = check_int(ec.chunk_size if chunk_size is None else chunk_size, "chunk_size", min=0, error=ConfigError)
+    seed = check_seed(seed, "seed", error=ConfigError)
+    if limit is not None:
+        limit = check_int(limit, "limit", min=1, error=ConfigError)
     data = run.dataset().split(split)
     if "disentanglement" in groups:
         require_factors(data, run.dataset().name)  # before the slow groups run, not after
     if limit is not None:
-        if limit < 1:
-            raise ConfigError(f"limit must be at least 1, got {limit}")
         # A seeded random subset, not a prefix: file order is not random (the first 1,000
         # binarized-MNIST test images are harder than the rest).
         data = limit_split(data, limit, np.random.default_rng(seed))

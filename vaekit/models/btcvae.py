@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
+from vaekit.config import NON_NEGATIVE, Range
 from vaekit.distributions.gaussian import LOG_2PI
 from vaekit.models.vae import VAE, VAEConfig
 from vaekit.objectives import Loss
@@ -62,6 +64,8 @@ class BetaTCVAEConfig(VAEConfig):
     tc_weight: float = 6.0  # beta of the paper: weight of the total correlation
     gamma: float = 1.0  # weight of the dimension-wise KL
 
+    ranges: ClassVar[dict[str, Range]] = {"alpha": NON_NEGATIVE, "tc_weight": NON_NEGATIVE, "gamma": NON_NEGATIVE}
+
 
 @MODELS.register("betatcvae", config=BetaTCVAEConfig)
 class BetaTCVAE(VAE):
@@ -100,6 +104,8 @@ class CapacityVAEConfig(VAEConfig):
     gamma: float = 1000.0  # weight of |KL - C|
     capacity: float = 25.0  # nats the KL is allowed to reach
     capacity_steps: int = 100_000  # steps over which C rises linearly from 0
+
+    ranges: ClassVar[dict[str, Range]] = {"gamma": NON_NEGATIVE, "capacity": NON_NEGATIVE, "capacity_steps": NON_NEGATIVE}
 
 
 @MODELS.register("capacity_vae", config=CapacityVAEConfig)

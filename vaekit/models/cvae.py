@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from vaekit.config import NON_NEGATIVE, Range
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError, DataError
 from vaekit.models.vae import VAE, VAEConfig
@@ -27,6 +29,8 @@ from vaekit.registry import MODELS, NETWORKS
 class CVAEConfig(VAEConfig):
     name: str = "cvae"
     num_classes: int = 0  # 0 takes the number of classes from the data's labels
+
+    ranges: ClassVar[dict[str, Range]] = {"num_classes": NON_NEGATIVE}
 
 
 @MODELS.register("cvae", config=CVAEConfig)

@@ -15,10 +15,12 @@ at once: the paper's remedy for a top layer that carries no information.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from vaekit.config import AT_LEAST_1, Range
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError
 from vaekit.models.layers import LayeredVAE
@@ -37,6 +39,8 @@ class HVAEConfig(VAEConfig):
     activation: str = "relu"  # their activation when not gated
     logvar_min: float = -6.0  # every log-variance is clamped to this range (the paper's hardtanh)
     logvar_max: float = 2.0
+
+    ranges: ClassVar[dict[str, Range]] = {"lower_dims": AT_LEAST_1, "hidden": AT_LEAST_1}
 
 
 @MODELS.register("hvae", config=HVAEConfig)

@@ -14,10 +14,11 @@ https://arxiv.org/abs/1711.01558: a deterministic encoder z = mu(x), the reconst
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
+from vaekit.config import NON_NEGATIVE, Range
 from vaekit.models.vae import VAE, VAEConfig
 from vaekit.objectives import Loss
 from vaekit.objectives.mmd import mmd
@@ -30,6 +31,8 @@ class InfoVAEConfig(VAEConfig):
     alpha: float = 1.0  # 1 gives the MMD-VAE: no per-example KL
     lam: float = 100.0  # lambda: weight of the divergence between q(z) and p(z)
     kernel: Literal["imq", "rbf"] = "imq"
+
+    ranges: ClassVar[dict[str, Range]] = {"lam": NON_NEGATIVE}
 
 
 @MODELS.register("infovae", config=InfoVAEConfig)

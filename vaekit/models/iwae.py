@@ -14,10 +14,11 @@ held fixed inside log q), which stays informative as K grows where the standard 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
+from vaekit.config import AT_LEAST_1, Range
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig
@@ -30,6 +31,8 @@ class IWAEConfig(VAEConfig):
     name: str = "iwae"
     k: int = 5  # importance samples per example in the training objective
     estimator: Literal["standard", "dreg"] = "standard"
+
+    ranges: ClassVar[dict[str, Range]] = {"k": AT_LEAST_1}
 
 
 @MODELS.register("iwae", config=IWAEConfig)

@@ -15,10 +15,12 @@ module (standard normal, mixture, VampPrior) is the top layer's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from vaekit.config import AT_LEAST_1, Range
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError
 from vaekit.models.layers import LayeredVAE
@@ -34,6 +36,8 @@ class LadderConfig(VAEConfig):
     lower_dims: tuple[int, ...] = (64,)  # the layers below it, bottom first: (64,) makes two layers
     hidden: int = 256  # width of the deterministic blocks between layers
     activation: str = "elu"
+
+    ranges: ClassVar[dict[str, Range]] = {"lower_dims": AT_LEAST_1, "hidden": AT_LEAST_1}
 
 
 def merge(q: DiagonalGaussian, p: DiagonalGaussian) -> DiagonalGaussian:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from vaekit.config import LikelihoodConfig, ModelConfig, NetworkConfig, PriorConfig
+from vaekit.config import AT_LEAST_1, LikelihoodConfig, ModelConfig, NetworkConfig, PriorConfig, Range
 from vaekit.distributions import BernoulliConfig, DiagonalGaussian
 from vaekit.distributions.priors import StandardNormalConfig
 from vaekit.errors import ConfigError
@@ -33,6 +34,8 @@ class VAEConfig(ModelConfig):
     decoder: NetworkConfig = field(default_factory=MLPConfig)
     likelihood: LikelihoodConfig = field(default_factory=BernoulliConfig)
     prior: PriorConfig = field(default_factory=StandardNormalConfig)
+
+    ranges: ClassVar[dict[str, Range]] = {"latent_dim": AT_LEAST_1}
 
 
 @dataclass

@@ -23,11 +23,13 @@ and evaluation tool stay meaningful: encode, decode, forward, sample and log_wei
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaekit.config import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
 from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig
 from vaekit.objectives import Loss
@@ -42,6 +44,9 @@ class VAEGANConfig(VAEConfig):
     gan_weight: float = 0.05  # weight of the adversarial (non-saturating) term for the encoder and decoder
     pixel_weight: float = 1.0  # weight of the pixel likelihood -log p(x|z)
     feature_sigma: float = 1.0  # sigma of the Gaussian over D_l(x) around D_l(x~)
+
+    ranges: ClassVar[dict[str, Range]] = {"disc_features": AT_LEAST_1, "feature_weight": NON_NEGATIVE, "gan_weight": NON_NEGATIVE,
+                                          "pixel_weight": NON_NEGATIVE, "feature_sigma": POSITIVE}
 
 
 class Discriminator(nn.Module):

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaekit.config import AT_LEAST_1, NON_NEGATIVE, Range
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig, VAEOutput
@@ -50,6 +52,9 @@ class VQVAEConfig(VAEConfig):
     ema_decay: float = 0.99  # decay of the codebook's moving averages
     dead_after: int = 100  # training steps a code may go unused before it is restarted
     prior_hidden: int = 128  # hidden units of the autoregressive prior over the codes
+
+    ranges: ClassVar[dict[str, Range]] = {"codebook_size": AT_LEAST_1, "code_dim": AT_LEAST_1, "commitment": NON_NEGATIVE,
+                                          "dead_after": AT_LEAST_1, "prior_hidden": AT_LEAST_1}
 
 
 class MaskedLinear(nn.Linear):

@@ -7,11 +7,12 @@ convolution, so image sides must be divisible by 2 ** len(channels).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from vaekit.config import NetworkConfig
+from vaekit.config import AT_LEAST_1, NON_NEGATIVE, NetworkConfig, Range
 from vaekit.errors import ConfigError
 from vaekit.nn.activations import activation
 from vaekit.registry import NETWORKS
@@ -25,6 +26,8 @@ class ConvConfig(NetworkConfig):
     channels: tuple[int, ...] = (32, 64)
     hidden: int = 256  # dense layer between the feature map and the latent code; 0 = none
     activation: str = "relu"
+
+    ranges: ClassVar[dict[str, Range]] = {"channels": AT_LEAST_1, "hidden": NON_NEGATIVE}
 
 
 def _feature_size(config: ConvConfig, shape: tuple[int, ...]) -> tuple[int, int]:

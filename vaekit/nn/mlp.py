@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from vaekit.config import NetworkConfig
+from vaekit.config import AT_LEAST_1, NetworkConfig, Range
 from vaekit.errors import ConfigError
 from vaekit.nn.activations import activation
 from vaekit.registry import NETWORKS
@@ -22,6 +23,8 @@ class MLPConfig(NetworkConfig):
     hidden: tuple[int, ...] = (512,)
     activation: str = "relu"
     gated: bool = False  # gated hidden layers, h = (W x + b) * sigmoid(V x + c), as in the VampPrior paper
+
+    ranges: ClassVar[dict[str, Range]] = {"hidden": AT_LEAST_1}
 
 
 class Gated(nn.Module):

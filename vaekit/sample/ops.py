@@ -1,9 +1,11 @@
 """What a user does with a trained model: generate, reconstruct, interpolate, traverse, embed.
 
 Every function checks its arguments where they enter, with the same checks as the command line
-(`vaekit.checks`): a count that is not a positive integer, a temperature that is not a positive
-finite number, data or codes of the wrong shape, type or with NaN in them raise `InputError`
-(a `ValueError`) naming what was expected, before the model sees them.
+(`vaekit.checks`): a model that is not one (a `Run`: pass `run.model`), a count that is not a
+positive integer or exceeds what the command line allows in one call, a temperature that is not a
+positive finite number, data or codes of the wrong shape, type, on the meta device or with NaN
+in them raise `InputError` (a `ValueError`) naming what was expected, before the model sees them.
+Tensors on another device than the model's are moved to it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from vaekit.checks import MAX_TEMPERATURE, check_int, check_real, check_seed
+from vaekit.checks import MAX_IMAGES, MAX_STEPS, MAX_TEMPERATURE, check_int, check_real, check_seed
 from vaekit.errors import ConfigError, InputError
 
 
@@ -26,6 +28,27 @@ def _generator(model: nn.Module, seed: int | None) -> torch.Generator | None:
 
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+def _model(model: object, fn: str, method: str) -> nn.Module:
+    """`model` if it is a model: an nn.Module with weights and the `method` that `fn` calls;
+    otherwise InputError saying what to pass (a Run's `.model`, say)."""
+    from vaekit.run import Run
+
+    if isinstance(model, Run):
+        raise InputError(f"{fn} expects a model, got a Run; pass its model: {fn}(run.model, ...)")
+    if not isinstance(model, nn.Module) or not hasattr(model, method) or next(model.parameters(), None) is None:
+        raise InputError(f"{fn} expects a vaekit model (run.model, or vaekit.build_model(...)), got {type(model).__name__}")
+    return model
+
+
+def _per_call(value: object, name: str, cap: int, fn: str, what: str) -> int:
+    """A count of at least 1 and at most `cap` (what the command line allows) in one call."""
+    value = check_int(value, name, min=1)
+    if value > cap:
+        raise InputError(f"{fn} makes at most {cap:,} {what} in one call (as the command line does), got {value:,}; "
+                         f"make them in several calls")
+    return value
 
 
 def code_width(model: nn.Module) -> int | None:
@@ -47,6 +70,11 @@ def _tensor(value: object, fn: str, what: str, name: str) -> torch.Tensor:
                          f"convert it with torch.as_tensor({name}, dtype=torch.float32)")
     if value.dtype.is_complex:
         raise InputError(f"{fn} expects real {what} {name}, got {value.dtype}")
+    if value.device.type == "meta":  # shapes without values: nothing to compute with
+        raise InputError(f"{fn}: {name} is on the meta device, which holds no values; pass a tensor with data "
+                         f"(on the CPU or the model's device)")
+    if value.layout != torch.strided:
+        raise InputError(f"{fn} expects a dense tensor {name}, got layout {value.layout}; convert it with {name}.to_dense()")
     if value.ndim == 0 or len(value) == 0:
         raise InputError(f"{fn} expects at least one example in {name}, got shape {_shape(value.shape)}")
     if value.dtype.is_floating_point:
@@ -90,6 +118,8 @@ def _labels(model: nn.Module, y: object, n: int, fn: str, name: str = "y") -> to
         raise InputError(f"{fn} expects labels {name} as a torch.Tensor, got {type(y).__name__}")
     if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool:
         raise InputError(f"{fn} expects integer labels {name}, got {y.dtype}; convert them with {name}.long()")
+    if y.device.type == "meta":
+        raise InputError(f"{fn}: {name} is on the meta device, which holds no values; pass labels with data")
     if tuple(y.shape) != (n,):
         raise InputError(f"{fn} expects one label per example in {name}, shape ({n},), got {_shape(y.shape)}")
     return y.long().to(_device(model))
@@ -100,8 +130,11 @@ def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None 
            y: int | torch.Tensor | None = None, sampler=None) -> torch.Tensor:
     """n generated examples (the likelihood's mean) from the prior scaled by `temperature`;
     the same seed gives the same samples. `y`, a class or n labels, conditions a conditional
-    model. `sampler`, a fitted sampler (vaekit.sample.GMMSampler), replaces the prior."""
-    n = check_int(n, "number of samples n", min=1)
+    model. `sampler`, a fitted sampler (vaekit.sample.GMMSampler), replaces the prior. At most
+    MAX_IMAGES (100,000) samples per call."""
+    model = _model(model, "sample", "sample")
+    n = _per_call(n, "number of samples n", MAX_IMAGES, "sample", "samples")
+    _check_sampler(sampler)
     temperature = check_real(temperature, "temperature", min_exclusive=0, max=MAX_TEMPERATURE)
     if y is not None and not getattr(model, "conditional", False):
         raise ConfigError("this model is unconditional, so it cannot generate a chosen class; "
@@ -115,9 +148,19 @@ def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None 
     return model.sample(n, temperature, generator, y=y).cpu()
 
 
+def _check_sampler(sampler: object) -> None:
+    if isinstance(sampler, str):
+        raise InputError(f"sample's sampler= takes a fitted sampler, not the name {sampler!r}; fit one with "
+                         f"fitted_sampler(model, {sampler!r}, train_x) (from vaekit.sample import fitted_sampler)")
+    if sampler is not None and not callable(getattr(sampler, "sample", None)):
+        raise InputError(f"sample's sampler= takes a fitted sampler such as GMMSampler(model).fit(train_x) "
+                         f"(from vaekit.sample import GMMSampler), got {type(sampler).__name__}")
+
+
 @torch.no_grad()
 def reconstruct(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """Reconstructions (the likelihood's mean at the posterior mean) of x (N, *data_shape)."""
+    model = _model(model, "reconstruct", "reconstruct")
     x = _data(model, x, "reconstruct").to(_device(model))
     return model.reconstruct(x, _labels(model, y, len(x), "reconstruct")).cpu()
 
@@ -127,11 +170,14 @@ def interpolate(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor, steps: int
                 ya: torch.Tensor | None = None, yb: torch.Tensor | None = None) -> torch.Tensor:
     """Decodings along the straight line between the posterior means of xa[i] and xb[i]:
     (P, steps, *shape) for P pairs; `steps` >= 2 counts both ends. A conditional model also moves
-    its one-hot condition from ya[i] to yb[i] along the line."""
-    steps = check_int(steps, "steps", min=2)
+    its one-hot condition from ya[i] to yb[i] along the line. At most MAX_STEPS (100) steps, and
+    MAX_IMAGES (100,000) decodings, pairs times steps, per call."""
+    model = _model(model, "interpolate", "decode_code")
+    steps = check_int(steps, "steps", min=2, max=MAX_STEPS)
     xa, xb = _data(model, xa, "interpolate", "xa"), _data(model, xb, "interpolate", "xb")
     if len(xa) != len(xb):
         raise InputError(f"interpolate pairs xa[i] with xb[i], so they need as many examples; got {len(xa)} and {len(xb)}")
+    _per_call(len(xa) * steps, "pairs times steps", MAX_IMAGES, "interpolate", "decodings (pairs times steps)")
     device = _device(model)
     xa, xb = xa.to(device), xb.to(device)
     ya, yb = _labels(model, ya, len(xa), "interpolate", "ya"), _labels(model, yb, len(xb), "interpolate", "yb")
@@ -154,6 +200,7 @@ def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500,
     """Posterior means and log-variances of x (N, *data_shape): (N, D) each."""
     from vaekit.evaluate.latents import posterior_moments
 
+    model = _model(model, "encode", "encode")
     x = _data(model, x, "encode")
     return posterior_moments(model, x, check_int(batch_size, "batch_size", min=1), _labels(model, y, len(x), "encode"))
 
@@ -162,6 +209,7 @@ def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500,
 def decode(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
     """The likelihood's mean at latent codes z (N, D) of the space `encode` returns (a hierarchical
     model's top layer)."""
+    model = _model(model, "decode", "decode_code")
     z = _codes(model, z, "decode")
     return model.decode_code(z, _labels(model, y, len(z), "decode")).mean.cpu()
 
@@ -200,6 +248,7 @@ def traverse(model: nn.Module, x: torch.Tensor, dim: int,
     posterior standard deviation around its posterior mean. A hierarchical model is traversed in
     its top layer; a conditional one is encoded and decoded with the labels `y` (N,).
     """
+    model = _model(model, "traverse", "decode_code")
     if units not in ("prior", "posterior"):
         raise InputError(f"units must be 'prior' or 'posterior', got {units!r}")
     if not gaussian_posterior(model):
@@ -213,6 +262,7 @@ def traverse(model: nn.Module, x: torch.Tensor, dim: int,
     if len(v) == 0 or not bool(torch.isfinite(v).all()):
         raise InputError("traverse needs at least one value, and finite ones")
     x = _data(model, x, "traverse").to(device)
+    _per_call(len(x) * len(v), "examples times values", MAX_IMAGES, "traverse", "decodings (examples times values)")
     y = _labels(model, y, len(x), "traverse")
     q = model.encode(x, y)
     n, d = q.mu.shape

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from vaekit.checks import MAX_COMPONENTS, check_int
 from vaekit.errors import ConfigError
 from vaekit.registry import SAMPLERS
 
@@ -50,8 +51,7 @@ class GMMSampler(PriorSampler):
 
     def __init__(self, model: nn.Module, components: int = 10, covariance: str = "full", seed: int = 0) -> None:
         super().__init__(model)
-        if components < 1:
-            raise ConfigError(f"the gmm sampler needs at least 1 component, got {components}")
+        components = check_int(components, "the gmm sampler's components", min=1, max=MAX_COMPONENTS, error=ConfigError)
         self.components, self.covariance, self.seed = components, covariance, seed
         self.weights = self.means = self.chol = None
 
@@ -62,8 +62,9 @@ class GMMSampler(PriorSampler):
 
         from vaekit.evaluate.latents import posterior_moments
 
+        require_codes(self.components, len(x))
         mu, _ = posterior_moments(self.model, x, batch_size, y)
-        k = min(self.components, len(mu))
+        k = self.components
         gmm = GaussianMixture(k, covariance_type=self.covariance, random_state=self.seed, reg_covar=1e-5).fit(mu.double().numpy())
         cov = gmm.covariances_
         d = mu.shape[1]
@@ -105,6 +106,19 @@ class GMMSampler(PriorSampler):
         logdet = torch.log(torch.diagonal(self.chol, dim1=-2, dim2=-1)).sum(-1)  # (K,)
         comp = -0.5 * (sol**2).sum(-1) - logdet - 0.5 * d * math.log(2 * math.pi)
         return torch.logsumexp(comp + torch.log(self.weights), dim=-1)
+
+
+def require_codes(components: int, n: int) -> None:
+    """ConfigError unless n training examples are enough codes for a mixture of `components`:
+    a component per code at least, and two codes (scikit-learn fits nothing to one)."""
+    need = max(2, components)
+    if n >= need:
+        return
+    fix = (f"lower the components to at most {n} (--components; train.sample_components for samples.png), "
+           if n >= 2 else "")
+    raise ConfigError(f"the gmm sampler cannot fit {components} component{'s' if components != 1 else ''} to the codes of "
+                      f"{n} training example{'s' if n != 1 else ''} (it needs at least {need}); {fix}use more training "
+                      f"data (raise data.limit), or sample from the prior")
 
 
 def fitted_sampler(model: nn.Module, name: str, x: torch.Tensor | None = None, y: torch.Tensor | None = None,
