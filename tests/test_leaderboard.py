@@ -167,6 +167,15 @@ def test_every_config_gets_a_row_and_failures_do_not_stop_the_rest(board):
     assert rows["badyaml"].status == "failed" and "not valid YAML" in rows["badyaml"].error
 
 
+def test_when_every_entry_fails_the_tables_are_written_and_the_first_failure_is_raised(configs, tmp_path):
+    """A mistake every entry shares (a config missing, a bad override) once gave exit code 0."""
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError, match=r"every entry failed, so nothing is ranked .*; the first, broken: .*unknown "
+                                          r"model 'nope'"):
+        lb.leaderboard([configs["broken"], tmp_path / "missing.yaml"], out=out, log=lambda msg: None, **COMMON)
+    assert "failed: config file" in (out / "leaderboard.md").read_text()
+
+
 def test_ranked_by_test_nll_with_failed_rows_last(board):
     entries = board[1]
     ok = [e for e in entries if not e.failed]
@@ -307,13 +316,12 @@ def test_cli_prints_the_table_and_the_paths(configs, board_copy):
     (["--budget", "1ep", "--samples", "-1"], "argument --samples: must be at least 0"),
     (["--budget", "1ep", "--metrics", "fidelty"], "unknown metric group 'fidelty'"),
     (["--budget", "1ep", "-k", "0"], "argument -k/--importance-samples: must be at least 1"),
-    (["--budget", "1ep", "--train.nope=1"], None),  # a bad override: a failed row, not an error
+    # A bad override fails every entry: the tables are written, and the first failure is the error.
+    (["--budget", "1ep", "--train.nope=1"], "every entry failed, so nothing is ranked"),
+    (["--budget", "1ep", "--data", "nonsense"], "every entry failed, so nothing is ranked"),
 ])
 def test_cli_errors_are_one_line_with_exit_code_2(configs, tmp_path, args, message):
     code, out, err = cli("leaderboard", configs["small"], "--out", tmp_path / "out", *args)
-    if message is None:
-        assert code == 0 and "failed: unknown config key 'train.nope'" in out
-        return
     assert code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith(f"vaekit: error: {message}")
 

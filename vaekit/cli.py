@@ -1,21 +1,23 @@
 """The `vaekit` command line: thin; it parses, then calls the library.
 
-Every user error is a `VaekitError` printed as one line, exit code 2; so is a malformed command
-line, including a number outside its option's range (the option types of `vaekit.checks`),
-caught before anything is loaded or written. Dotted config overrides follow the command's own
-options: `vaekit train configs/digits.yaml --model.latent_dim=8`.
+Every user error is a `VaekitError` printed as one line, exit code 2; so is an allocation that runs
+out of memory (a model, batch or grid too large for the machine), and a malformed command line,
+including a number outside its option's range (the option types of `vaekit.checks`) or an empty
+path, caught before anything is loaded or written. Dotted config overrides follow the command's own
+options: `vaekit train configs/digits.yaml --model.latent_dim=8`. What each command then does is in
+`vaekit.commands`.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
+import re
 import sys
-from pathlib import Path
 
 from vaekit.checks import (MAX_COMPONENTS, MAX_GRID, MAX_IMAGES, MAX_K, MAX_PAIRS, MAX_STEPS, MAX_TEMPERATURE,
                            TSNE_SEED_MAX, Parser, count, finite, label, seed)
+from vaekit import commands
 from vaekit.errors import ConfigError, VaekitError
 
 
@@ -35,220 +37,6 @@ def _overrides(extra: list[str]) -> list[str]:
             raise ConfigError(f"override '{arg}' has no value; write it as {arg}=VALUE")
         i += 1
     return out
-
-
-def _common(args: argparse.Namespace, overrides: list[str]) -> list[str]:
-    if getattr(args, "data_dir", None):
-        overrides = [*overrides, f"data.data_dir={args.data_dir}"]
-    return overrides
-
-
-def cmd_train(args: argparse.Namespace, overrides: list[str]) -> None:
-    from vaekit.config import load_config
-    from vaekit.run import read_config
-    from vaekit.train.loop import train
-
-    overrides = _common(args, overrides)
-    if args.device:
-        overrides.append(f"train.device={args.device}")
-    if args.resume:
-        out = Path(args.resume)
-        config = read_config(out, overrides)
-    else:
-        if not args.config:
-            raise ConfigError("vaekit train needs a CONFIG.yaml (presets live in configs/) or --resume RUN")
-        config = load_config(args.config, overrides)
-        out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    run = train(config, out, resume=bool(args.resume), overwrite=args.overwrite)
-    print(json.dumps(run.summary(), indent=2))
-
-
-def _load(args: argparse.Namespace, overrides: list[str]):
-    from vaekit.run import load_run
-
-    return load_run(args.run, device=args.device or "cpu", overrides=_common(args, overrides))
-
-
-def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> None:
-    from vaekit.evaluate import evaluate
-
-    run = _load(args, overrides)
-    metrics = [m for item in args.metrics or () for m in item.split(",")] if args.metrics else None
-    out = None
-    if args.out:  # a folder, as for every other command; a name ending in .json is the file itself
-        out = Path(args.out) if args.out.endswith(".json") else _folder(Path(args.out))
-    result = evaluate(run, args.split, args.importance_samples, batch_size=args.batch_size, limit=args.limit,
-                      seed=args.seed, metrics=metrics, inception_weights=args.inception_weights,
-                      sampler=args.sampler, components=args.components, out=out)
-    print(json.dumps(result, indent=2))
-    if result.get("collapse_warning"):  # on stderr, so that stdout stays pure JSON
-        print(f"vaekit: warning: {result['collapse_warning']}", file=sys.stderr)
-
-
-def _folder(path: Path) -> Path:
-    """An output folder, created if missing; OutputError when it cannot be."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        from vaekit.errors import OutputError
-
-        raise OutputError(f"cannot create '{path}' ({e.strerror}); choose another --out") from None
-    return path
-
-
-def _out(args: argparse.Namespace, run, default: str) -> Path:
-    path = Path(args.out) if args.out else run.path / default
-    _folder(path.parent)
-    return path
-
-
-def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
-    """A PNG grid for image data; a .npy array for anything else, in the data's own units (the
-    run's codec undoes the standardisation the model was trained on)."""
-
-    from vaekit.sample import save_grid
-    from vaekit.train.checkpoint import atomic_write
-
-    x = run.codec.decode(x.detach().cpu())
-    if len(run.data_shape) == 3:
-        return save_grid(x.reshape(-1, *run.data_shape), path.with_suffix(".png"), nrow=nrow)
-    path = path.with_suffix(".npy")
-    atomic_write(path, lambda tmp: _save_npy(tmp, x.numpy()))
-    return path
-
-
-def cmd_sample(args: argparse.Namespace, overrides: list[str]) -> None:
-    from vaekit.sample import sample
-
-    run = _load(args, overrides)
-    sampler = None
-    if args.sampler != "prior":
-        from vaekit.sample.samplers import fitted_sampler
-
-        train = run.dataset().train
-        sampler = fitted_sampler(run.model, args.sampler, train.x, train.y, args.components)
-    x = sample(run.model, args.n, args.temperature, args.seed, y=args.cls, sampler=sampler)
-    print(_save_examples(run, x, _out(args, run, "samples.png")))
-
-
-def cmd_reconstruct(args: argparse.Namespace, overrides: list[str]) -> None:
-    import torch
-
-    from vaekit.sample import reconstruct
-
-    run = _load(args, overrides)
-    split = run.dataset().split(args.split)
-    x = split.x[: args.n]
-    r = reconstruct(run.model, x, None if split.y is None else split.y[: args.n])
-    pairs = torch.stack([x, r], dim=1).reshape(-1, *x.shape[1:])  # original, reconstruction, ...
-    print(_save_examples(run, pairs, _out(args, run, "reconstructions.png"), nrow=2 * min(8, len(x))))
-
-
-def cmd_interpolate(args: argparse.Namespace, overrides: list[str]) -> None:
-    import torch
-
-    from vaekit.sample import interpolate
-
-    run = _load(args, overrides)
-    x = run.dataset().split(args.split).x
-    g = torch.Generator().manual_seed(args.seed)
-    idx = torch.randperm(len(x), generator=g)[: 2 * args.pairs]
-    if len(idx) < 2:
-        raise ConfigError(f"the {args.split} split has fewer than 2 examples; nothing to interpolate")
-    half = len(idx) // 2
-    y = run.dataset().split(args.split).y
-    ya, yb = (None, None) if y is None else (y[idx[:half]], y[idx[half : 2 * half]])
-    path = interpolate(run.model, x[idx[:half]], x[idx[half : 2 * half]], args.steps, ya, yb)
-    print(_save_examples(run, path.reshape(-1, *run.data_shape), _out(args, run, "interpolations.png"), nrow=args.steps))
-
-
-def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
-
-    from vaekit.sample import encode
-
-    run = _load(args, overrides)
-    split = run.dataset().split(args.split)
-    mu, logvar = encode(run.model, split.x, y=split.y)
-    out = _folder(Path(args.out)) if args.out else run.path
-    from vaekit.train.checkpoint import atomic_write
-
-    files = {"mu": mu.numpy(), "logvar": logvar.numpy()}
-    if split.y is not None:
-        files["labels"] = split.y.numpy()
-    for name, arr in files.items():
-        path = out / f"embed_{args.split}_{name}.npy"
-        atomic_write(path, lambda tmp, a=arr: _save_npy(tmp, a))
-        print(path)
-
-
-def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
-    import torch
-
-    from vaekit.evaluate.anomaly import anomaly_scores, auprc, auroc
-    from vaekit.train.checkpoint import atomic_write, write_json
-
-    run = _load(args, overrides)
-    split = run.dataset().split(args.split)
-    scores = anomaly_scores(run.model, split.x, split.y, args.score, args.importance_samples)
-    result = {"split": args.split, "score": args.score, "num_examples": len(scores),
-              "mean_score": float(scores.mean())}
-    if args.score == "nll":
-        result["importance_samples"] = args.importance_samples
-    if args.normal:
-        if split.y is None:
-            raise ConfigError(f"--normal needs labels, and the {args.split} split has none")
-        anomalous = ~torch.isin(split.y, torch.tensor(args.normal))
-        result.update(normal_classes=sorted(args.normal), num_anomalies=int(anomalous.sum()),
-                      auroc=auroc(scores, anomalous), auprc=auprc(scores, anomalous))
-    out = _folder(Path(args.out)) if args.out else run.path
-    atomic_write(out / f"anomaly_{args.split}_scores.npy", lambda tmp: _save_npy(tmp, scores.numpy()))
-    write_json(out / f"anomaly_{args.split}.json", result)
-    print(json.dumps(result, indent=2))
-
-
-def cmd_leaderboard(args: argparse.Namespace, overrides: list[str]) -> None:
-    from vaekit.leaderboard import FILES, default_out, leaderboard
-
-    overrides = _common(args, overrides)
-    if args.device:
-        overrides.append(f"train.device={args.device}")
-    out = Path(args.out) if args.out else default_out(args.data)
-    metrics = [m for item in args.metrics or () for m in item.split(",") if m] or None
-    leaderboard(args.configs, budget=args.budget, data=args.data, out=out, seed=args.seed,
-                importance_samples=args.importance_samples, metrics=metrics, overrides=overrides,
-                rank_by=args.rank_by, better=args.better, samples=args.samples)
-    print((out / FILES[0]).read_text())
-    for name in FILES:
-        print(out / name)
-
-
-def cmd_oneclass(args: argparse.Namespace, overrides: list[str]) -> None:
-    from vaekit.evaluate.oneclass import FILES, one_class
-
-    overrides = _common(args, overrides)
-    if args.device:
-        overrides.append(f"train.device={args.device}")
-    out = Path(args.out) if args.out else Path("runs") / f"oneclass-{args.data or Path(args.config).stem}"
-    one_class(args.config, data=args.data, classes=args.classes, score=args.score,
-              importance_samples=args.importance_samples, budget=args.budget, seed=args.seed, out=out,
-              overrides=overrides)
-    print((out / FILES[0]).read_text())
-    for name in FILES:
-        print(out / name)
-
-
-def cmd_report(args: argparse.Namespace, overrides: list[str]) -> None:
-    from vaekit.report import make_report
-
-    run = _load(args, overrides)
-    print(make_report(run, args.out, map_method=args.map, split=args.split, limit=args.limit, seed=args.seed))
-
-
-def _save_npy(path: str, array) -> None:
-    import numpy as np
-
-    with open(path, "wb") as f:  # a file object: np.save would add '.npy' to a bare temp name
-        np.save(f, array)
 
 
 TRAIN_EPILOG = """\
@@ -293,7 +81,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     t.add_argument("--device", choices=devices, default=None, help="train.device: where training runs (default auto)")
     t.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=commands.cmd_train)
 
     e = run_cmd("evaluate", "ELBO, importance-sampled NLL and active units on a split")
     e.add_argument("--split", choices=splits, default=None, help="default: the run's eval.split (test)")
@@ -313,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
                    help=f"mixture components of the gmm sampler, 1 to {MAX_COMPONENTS:,} (default 10)")
     e.add_argument("--out", metavar="FOLDER", help="folder for eval_SPLIT.json, created if missing, or a .json file "
                                                    "(default the run directory); earlier figures there are kept")
-    e.set_defaults(func=cmd_evaluate)
+    e.set_defaults(func=commands.cmd_evaluate)
 
     s = run_cmd("sample", "generate new examples")
     s.add_argument("-n", "--n", type=count(1, MAX_IMAGES), default=64, help=f"number of examples, 1 to {MAX_IMAGES:,} (default 64)")
@@ -325,14 +113,14 @@ def parser() -> argparse.ArgumentParser:
                    help=f"mixture components of the gmm sampler, 1 to {MAX_COMPONENTS:,} (default 10)")
     s.add_argument("--class", dest="cls", type=label, metavar="LABEL", default=None, help="generate this class (conditional models)")
     s.add_argument("--out", help="output file (default RUN/samples.png)")
-    s.set_defaults(func=cmd_sample)
+    s.set_defaults(func=commands.cmd_sample)
 
     r = run_cmd("reconstruct", "originals beside their reconstructions")
     r.add_argument("-n", "--n", type=count(1, MAX_IMAGES), default=32,
                    help=f"number of examples (the first of the split), 1 to {MAX_IMAGES:,} (default 32)")
     r.add_argument("--split", choices=splits, default="test", help="where the examples come from (default test)")
     r.add_argument("--out", help="output file (default RUN/reconstructions.png)")
-    r.set_defaults(func=cmd_reconstruct)
+    r.set_defaults(func=commands.cmd_reconstruct)
 
     i = run_cmd("interpolate", "decode straight lines between pairs of encoded examples")
     i.add_argument("--pairs", type=count(1, MAX_PAIRS), default=8, help=f"pairs of random examples, one row each, 1 to {MAX_PAIRS:,} (default 8)")
@@ -341,7 +129,7 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--split", choices=splits, default="test", help="where the examples come from (default test)")
     i.add_argument("--seed", type=seed(), default=0, help="picks the pairs (default 0)")
     i.add_argument("--out", help="output file (default RUN/interpolations.png)")
-    i.set_defaults(func=cmd_interpolate)
+    i.set_defaults(func=commands.cmd_interpolate)
 
     a = run_cmd("anomaly", "score examples by -ELBO or NLL; AUROC and AUPRC given the normal classes")
     a.add_argument("--split", choices=splits, default="test", help="the examples to score (default test)")
@@ -349,7 +137,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("-k", "--importance-samples", type=count(1, MAX_K), default=100, help=f"K for --score nll, 1 to {MAX_K:,} (default 100)")
     a.add_argument("--normal", type=label, action="append", help="a normal class (repeatable); other labels are anomalies")
     a.add_argument("--out", help="output folder (default the run directory)")
-    a.set_defaults(func=cmd_anomaly)
+    a.set_defaults(func=commands.cmd_anomaly)
 
     b = command("leaderboard", "train configs under one budget, evaluate them alike, write a ranked table")
     b.add_argument("configs", nargs="+", help="YAML configs, one entry each")
@@ -367,7 +155,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--samples", type=count(0, MAX_GRID), default=36,
                    help=f"samples per grid in the HTML page, 0 (none) to {MAX_GRID:,} (default 36)")
     b.add_argument("--device", choices=devices, default=None, help="train.device for every config")
-    b.set_defaults(func=cmd_leaderboard)
+    b.set_defaults(func=commands.cmd_leaderboard)
 
     o = command("oneclass", "the one-class anomaly protocol: train on each class alone, AUROC on the whole test split")
     o.add_argument("config", help="YAML config of the model")
@@ -380,12 +168,12 @@ def parser() -> argparse.ArgumentParser:
     o.add_argument("--out", help="output folder (default runs/oneclass-DATA)")
     o.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
     o.add_argument("--device", choices=devices, default=None, help="train.device for every class")
-    o.set_defaults(func=cmd_oneclass)
+    o.set_defaults(func=commands.cmd_oneclass)
 
     m = run_cmd("embed", "write latent means and log-variances as .npy")
     m.add_argument("--split", choices=splits, default="test", help="the examples to encode (default test)")
     m.add_argument("--out", help="output folder (default the run directory)")
-    m.set_defaults(func=cmd_embed)
+    m.set_defaults(func=commands.cmd_embed)
 
     h = run_cmd("report", "one HTML page with the run's metrics, training curves and pictures")
     h.add_argument("--out", help="output file (default RUN/report.html)")
@@ -395,8 +183,40 @@ def parser() -> argparse.ArgumentParser:
                    help=f"examples in the latent map and the KL per dimension (a seeded subset), 1 to {MAX_IMAGES:,} "
                         "(default 2000; t-SNE needs 4)")
     h.add_argument("--seed", type=seed(TSNE_SEED_MAX), default=0, help="picks the subset and seeds the map, 0 to 2**32-1 (default 0)")
-    h.set_defaults(func=cmd_report)
+    h.set_defaults(func=commands.cmd_report)
     return p
+
+
+# The paths a command takes; an empty one would read as absent and quietly mean the default.
+_PATHS = {"out": "--out", "resume": "--resume", "data_dir": "--data-dir", "inception_weights": "--inception-weights",
+          "run": "RUN", "config": "CONFIG"}
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    for key, name in _PATHS.items():
+        if getattr(args, key, None) == "":
+            raise ConfigError(f"{name} is empty; name a file or folder, or drop {name} for the default"
+                              if name.startswith("--") else f"the {name} argument is empty; pass a path")
+
+
+def _out_of_memory(e: BaseException) -> str | None:
+    """The one-line message for an allocation that failed (Python's MemoryError, torch's CPU
+    allocator or CUDA), or None when `e` is something else."""
+    text = str(e)
+    if not (isinstance(e, MemoryError) or isinstance(e, RuntimeError) and
+            ("can't allocate memory" in text or "out of memory" in text.lower())):
+        return None
+    tried = ""
+    if found := re.search(r"allocate (\d+) bytes", text):  # the CPU allocator: "you tried to allocate N bytes"
+        n = int(found.group(1))
+        shown = next((f"{n / size:.1f} {unit}" for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)) if n >= size),
+                     f"{n} bytes")
+        tried = f" (tried to allocate {shown})"
+    elif found := re.search(r"[Tt]ried to allocate ([\d.]+ ?[KMGT]i?B)", text):  # CUDA
+        tried = f" (tried to allocate {found.group(1)})"
+    return (f"out of memory{tried}: the model, batch or request is too large for this machine; lower what makes it "
+            f"large (model.latent_dim, the hidden sizes, train.batch_size, train.sample_grid, -n, data.image_size), "
+            f"or use a machine with more memory")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help (0) or a malformed command line (2), already printed
         return e.code if isinstance(e.code, int) else 2
     try:
+        _check_paths(args)
         for module in args.imports or ():  # user code that registers its own components
             try:
                 importlib.import_module(module)
@@ -417,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except ValueError as e:  # argument values the library rejects
         print(f"vaekit: error: {e}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as e:  # a model, batch or grid too large for the machine; anything else is a bug
+        message = _out_of_memory(e)
+        if message is None:
+            raise
+        print(f"vaekit: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("vaekit: interrupted; continue a training run with: vaekit train --resume RUN", file=sys.stderr)

@@ -7,7 +7,8 @@
       metrics.jsonl      one line per epoch
       summary.json       written when training ends: how and why it ended, best figures
       samples.png        a sample grid (image data)
-      codec.json         what turns model outputs back into the data's units (standardisation)
+      codec.json         what turns model outputs back into the data's units (standardisation);
+                         a readable copy of the one the weights' metadata carry
       eval_SPLIT.json    written by `vaekit evaluate`
 
 `load_run(dir)` rebuilds the model from config.yaml plus the registry and loads the weights;
@@ -119,7 +120,7 @@ class Run:
     @property
     def codec(self):
         """What turns model outputs back into the data's units (`decode`) and data into what the
-        model sees (`encode`): the standardisation stored in codec.json, or the identity."""
+        model sees (`encode`): the standardisation stored with the run, or the identity."""
         if self._codec is None:
             from vaekit.data.codec import read_codec
 
@@ -162,10 +163,19 @@ def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tu
     `dataset` supplies the data directly instead of loading it from the config (in the data's
     units, or already through the run's codec: `dataset.codec` says which).
     """
+    from vaekit.checks import check_device, check_path
+    from vaekit.data import Dataset
+    from vaekit.errors import InputError
     from vaekit.models import build_model
+    from vaekit.overrides import check_overrides
     from vaekit.train.checkpoint import load_into, load_weights
 
-    run_dir = Path(run_dir)
+    run_dir = check_path(run_dir, "load_run's run_dir (a run directory)")
+    device = check_device(device, "load_run's device")
+    check_overrides(overrides)
+    if dataset is not None and not isinstance(dataset, Dataset):
+        raise InputError(f"load_run's dataset must be a vaekit.Dataset (vaekit.load_dataset(config.data)) or None, "
+                         f"got {type(dataset).__name__}")
     config = read_config(run_dir, overrides)
     weights = run_dir / WEIGHTS
     if not weights.is_file():
@@ -183,9 +193,9 @@ def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tu
     model = build_model(config.model, data_shape, num_classes)
     load_into(model, load_weights(weights), str(run_dir))
     model.to(dev).eval()
-    from vaekit.data.codec import read_codec
+    from vaekit.data.codec import run_codec
 
-    codec = read_codec(run_dir, _features(data_shape))  # a damaged codec.json fails here, not mid-command
+    codec = run_codec(run_dir, data_shape, meta, weights)  # a damaged or foreign codec.json fails here, not mid-command
     return Run(run_dir, config, model, data_shape, dev, dataset, codec)
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from vaekit.config import DataConfig
 from vaekit.data.base import SPLITS, RawSet, make_split
 from vaekit.data.download import resolve_path
+from vaekit.data.files import reading
 from vaekit.errors import DataError
 from vaekit.registry import DATASETS
 
@@ -56,14 +57,17 @@ def _np_load(path: Path) -> dict[str, np.ndarray]:
     """Every array of a .npy file (as 'x') or a .npz file (by key)."""
     resave = "np.save" if path.suffix.lower() == ".npy" else "np.savez"
     try:
-        loaded = np.load(path, allow_pickle=False)  # never unpickle: a data file must not run code
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            return {"x": loaded}
-        with loaded:
-            return {key: loaded[key] for key in loaded.files}
+        with reading(path, f"point data.path= at {WHAT}"):
+            loaded = np.load(path, allow_pickle=False)  # never unpickle: a data file must not run code
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                return {"x": loaded}
+            with loaded:
+                return {key: loaded[key] for key in loaded.files}
+    except DataError:
+        raise
     except ValueError as e:
         if "allow_pickle" in str(e):
-            with open(path, "rb") as f:
+            with reading(path, f"point data.path= at {WHAT}"), open(path, "rb") as f:
                 magic = f.read(6)
             if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # np.load took it for a pickle
                 raise DataError(f"{path} is not a NumPy file (no .npy or .npz header); save the array with {resave}") from None
@@ -86,10 +90,13 @@ def _pools(path: Path, arrays: dict[str, np.ndarray]) -> Pools:
     )
 
 
-def read_csv(path: Path, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def read_csv(path: Path, label_column: str | int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Features (N, D) float64 and labels (N,) or None from a CSV file with an optional header."""
-    with open(path, newline="") as f:
-        rows = [row for row in csv.reader(f) if row]  # blank lines carry no example
+    try:
+        with reading(path, f"point data.path= at {WHAT}"), open(path, newline="") as f:
+            rows = [row for row in csv.reader(f) if row]  # blank lines carry no example
+    except (UnicodeDecodeError, csv.Error):  # a binary file named .csv, or NUL bytes
+        raise DataError(f"{path} is not a CSV text file (binary data or NUL bytes); save it as text, one example per row") from None
     if not rows:
         raise DataError(f"{path} is empty; put one example per row in it")
     width = len(rows[0])
@@ -117,7 +124,7 @@ def read_csv(path: Path, label_column: str | None = None) -> tuple[np.ndarray, n
                 if not _is_number(row[c]):
                     raise DataError(
                         f"{path} row {i + first_line}, column '{names[c]}' holds {row[c]!r}, which is not a number; "
-                        f"fix or drop that row{'' if label_column else ', or name a label column with data.label_column'}"
+                        f"fix or drop that row{'' if label_column is not None else ', or name a label column with data.label_column'}"
                     ) from None
         raise
     y = None if label_at is None else _labels(path, cells[:, label_at], first_line)
@@ -135,7 +142,7 @@ def _check_unique_names(path: Path, names: list[str]) -> None:
         seen[name.strip()] = c
 
 
-def _label_index(path: Path, first_row: list[str], label_column: str | None) -> tuple[int | None, bool]:
+def _label_index(path: Path, first_row: list[str], label_column: str | int | None) -> tuple[int | None, bool]:
     """(index of the label column, whether it was found by header name); a number is an index."""
     if label_column is None:
         return None, False
@@ -145,7 +152,10 @@ def _label_index(path: Path, first_row: list[str], label_column: str | None) -> 
         if label_column in first_row:
             return first_row.index(label_column), True
         index = None
-    if index is None or not -len(first_row) <= index < len(first_row):
+    if index is not None and not -len(first_row) <= index < len(first_row):
+        raise DataError(f"{path} has {len(first_row)} columns, so data.label_column={label_column} is out of range; "
+                        f"give a 0-based index below {len(first_row)} or a header name")
+    if index is None:
         raise DataError(
             f"{path} has no column '{label_column}'; set data.label_column to a header name or a 0-based "
             f"index below {len(first_row)}"
@@ -200,6 +210,9 @@ def _to_rawset(path: Path, pools: Pools) -> RawSet:
             raise DataError(
                 f"{where} has shape {x.shape}; expected (N, D) vectors, (N, H, W) or (N, C, H, W) images: reshape it"
             )
+        if 0 in x.shape[1:]:  # a model of no values would train on nothing and report figures of 0
+            raise DataError(f"{where} has no features (shape {x.shape}): each example holds no value; "
+                            f"save at least one feature per example")
         if y is not None and (y.ndim != 1 or y.dtype.kind not in "iub" or len(y) != len(x) or (y.size and y.min() < 0)):
             raise DataError(
                 f"{where} labels have shape {y.shape} and type {y.dtype}; expected {len(x)} non-negative integers"

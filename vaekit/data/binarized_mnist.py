@@ -20,6 +20,7 @@ import numpy as np
 from vaekit.config import DataConfig
 from vaekit.data.base import RawSet, make_split
 from vaekit.data.download import Remote, locate, verify_sums
+from vaekit.data.files import reading
 from vaekit.errors import DataError
 from vaekit.registry import DATASETS
 
@@ -39,9 +40,10 @@ ROWS = {"train": 50_000, "valid": 10_000, "test": 10_000}
 
 def read_amat(path: Path) -> np.ndarray:
     """The images of one `.amat` file, text or MATLAB form, as uint8 0/1 of shape (rows, 784)."""
-    with open(path, "rb") as f:
-        head = f.read(len(MATLAB_MAGIC))
-    x = _read_matlab(path) if head == MATLAB_MAGIC else _read_text(path)
+    with reading(path, "re-download it"):
+        with open(path, "rb") as f:
+            head = f.read(len(MATLAB_MAGIC))
+        x = _read_matlab(path) if head == MATLAB_MAGIC else _read_text(path)
     if x.ndim != 2 or x.shape[1] != PIXELS:
         raise DataError(f"{path} holds an array of shape {x.shape}, expected (rows, {PIXELS}); re-download it")
     if x.size and x.max() > 1:

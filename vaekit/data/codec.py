@@ -4,8 +4,8 @@ Vector data under a real-valued likelihood are standardised per feature (`data.s
 a column of incomes in the tens of thousands next to one of ages would otherwise swamp the
 Gaussian likelihood and drive training to NaN, whatever the learning rate. The mean and standard
 deviation are fitted on the training split only, applied to every split, and stored with the run
-(`codec.json`), so that `load_run` can turn samples and reconstructions back into the original
-units without the data:
+(in the weights' metadata, the copy that counts, and as `codec.json`, the copy to read), so that
+`load_run` can turn samples and reconstructions back into the original units without the data:
 
     run = vaekit.load_run("runs/table")
     x = run.codec.decode(vaekit.sample(run.model, 10))   # in the CSV's own units
@@ -17,10 +17,11 @@ Images keep the identity codec: they are already scaled to [0, 1].
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Mapping, TypeVar
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from vaekit.registry import suggest
 from vaekit.yamlio import loads_json
 
 FILE = "codec.json"
+META_KEY = "codec"  # the key of the codec in the weights' safetensors metadata
 MODES = ("auto", "none", "standard")
 KINDS = ("identity", "standard")
 # A column whose standard deviation is this small next to its mean is constant up to float32
@@ -169,3 +171,37 @@ def read_codec(run_dir: str | Path, features: int | None = None) -> Codec:
     except (OSError, ValueError, UnicodeDecodeError):
         raise CheckpointError(f"'{path}' is damaged (not readable JSON); restore it, or retrain the run") from None
     return codec_from_dict(raw, str(path), features)
+
+
+def codec_metadata(codec: Codec) -> str:
+    """The codec as the weights' metadata carry it (under META_KEY): its codec.json form, as JSON."""
+    return json.dumps(codec.to_dict())
+
+
+def run_codec(run_dir: str | Path, data_shape: tuple[int, ...], metadata: Mapping[str, str],
+              weights: str | Path) -> Codec:
+    """The codec of a run whose examples have `data_shape` and whose weights file `weights` carries
+    `metadata`. The weights are the source of truth: their copy is used, and a codec.json that
+    differs from it (another run's, or edited) is a CheckpointError; a missing one is no error.
+    Weights written before they carried a codec fall back to codec.json, the identity without it."""
+    path = Path(run_dir) / FILE
+    features = data_shape[0] if len(data_shape) == 1 else None  # a codec standardises vectors only
+    stored = metadata.get(META_KEY)
+    if stored is None:
+        codec = read_codec(run_dir, features)
+        if not codec.identity and features is None:  # images never standardised: another run's file
+            raise CheckpointError(f"'{path}' standardises {len(codec.mean)} features, but this run's examples are "
+                                  f"images of shape {list(data_shape)}, which are never standardised: it is another "
+                                  f"run's file; delete it, or restore this run's own")
+        return codec
+    try:  # a CheckpointError is a ValueError too
+        codec = codec_from_dict(loads_json(stored), str(weights), features)
+    except ValueError:
+        codec = None
+    if codec is None or not codec.identity and features is None:
+        raise CheckpointError(f"weights file '{weights}' has damaged codec metadata; retrain or restore it")
+    if path.is_file() and read_codec(run_dir) != codec:  # floats round-trip JSON exactly: == is exact
+        raise CheckpointError(f"'{path}' does not match the codec the weights '{weights}' were trained with "
+                              f"(another run's file, or edited); delete it (the weights' copy is then used, "
+                              f"and vaekit train --resume writes it again) or restore the run's own")
+    return codec

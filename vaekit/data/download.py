@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from vaekit.config import DataConfig
+from vaekit.data.files import reading
 from vaekit.errors import DataError
 
 ENV_VAR = "VAEKIT_DATA_DIR"
@@ -66,8 +67,9 @@ def resolve_path(config: DataConfig, set_name: str, what: str) -> Path:
     given = Path(config.path).expanduser()
     candidates = [given] if given.is_absolute() else [given, data_root(config) / given]
     for candidate in candidates:
-        if candidate.exists():
-            return candidate
+        with reading(candidate, f"point data.path= at {what}"):  # a folder on the way that cannot be entered
+            if candidate.exists():
+                return candidate
     raise DataError(
         f"data.path {config.path} not found (looked for {', '.join(map(str, candidates))}); point data.path= at "
         f"{what}, absolute or relative to --data-dir / ${ENV_VAR}"
@@ -162,7 +164,7 @@ def fetch(remote: Remote, dest: Path, files: str | None = None) -> Path:
 def sha256_file(path: Path) -> str:
     """The hex SHA-256 of a file, read in chunks."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with reading(path, "delete it and download it again"), open(path, "rb") as f:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -178,7 +180,9 @@ def verify_sums(paths: Sequence[Path]) -> None:
         if not sums_file.is_file():
             continue
         expected = {}
-        for line in sums_file.read_text().splitlines():
+        with reading(sums_file, "delete it, or restore it"):
+            text = sums_file.read_text(errors="replace")  # a line that is no checksum is skipped
+        for line in text.splitlines():
             parts = line.split(maxsplit=1)
             if len(parts) == 2:
                 expected[parts[1].lstrip("*").strip()] = parts[0].lower()  # '*' marks binary mode

@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from vaekit.config import DataConfig
 from vaekit.data.base import RawSet, Split
 from vaekit.data.download import resolve_path
+from vaekit.data.files import reading
 from vaekit.errors import DataError
 from vaekit.registry import DATASETS
 
@@ -37,6 +38,11 @@ EXTENSIONS = {".png", ".jpg", ".jpeg"}
 
 def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
     """(image files in a fixed order, their labels or None, class names) for a folder."""
+    with reading(root, f"point data.path= at {WHAT}"):
+        return _list_images(root)
+
+
+def _list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str]]:
     loose = _images_in(root)
     class_dirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".") and _images_in(d))
     if loose and class_dirs:
@@ -72,13 +78,11 @@ def read_image(path: Path, color: bool, size: tuple[int, int] | None) -> np.ndar
     """One image as float32 (H, W, C) in [0, 1], C = 3 for color and 1 for grey, resized to
     `size` (H, W). See the module's docstring for how each pixel mode is scaled."""
     try:
-        with Image.open(path) as img:
+        with reading(path, "move it out of the folder", "shrink it, or move it out"), Image.open(path) as img:
             img.load()
             a = _unit(img, path)  # (H, W, 1 or 3)
     except DataError:
         raise
-    except PermissionError:
-        raise DataError(f"cannot read image {path} (permission denied); make it readable, or move it out") from None
     except Image.DecompressionBombError:
         raise DataError(f"image {path} has more pixels than Pillow will open ({Image.MAX_IMAGE_PIXELS}); "
                         f"shrink it, or move it out") from None
@@ -92,9 +96,10 @@ def read_image(path: Path, color: bool, size: tuple[int, int] | None) -> np.ndar
     if size is not None and a.shape[:2] != size:
         # Per channel in Pillow's float mode, so that nothing is rounded to 8 bits; the weights of a
         # bilinear filter are non-negative and sum to 1, up to the float rounding clipped here.
-        a = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(a[..., c])).resize(
-            (size[1], size[0]), Image.Resampling.BILINEAR)) for c in range(a.shape[2])], axis=2)  # Pillow takes (W, H)
-        a = np.clip(a, 0.0, 1.0)
+        with reading(path, "move it out of the folder", f"lower data.image_size (now {list(size)})"):
+            a = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(a[..., c])).resize(
+                (size[1], size[0]), Image.Resampling.BILINEAR)) for c in range(a.shape[2])], axis=2)  # Pillow takes (W, H)
+            a = np.clip(a, 0.0, 1.0)
     return a
 
 
@@ -138,7 +143,9 @@ def build_images(config: DataConfig) -> RawSet:
     for i, path in enumerate(files):
         a = read_image(path, config.color, size)  # (H, W, C)
         if x is None:
-            x = np.empty((len(files), a.shape[2], a.shape[0], a.shape[1]), dtype=np.float32)  # (N, C, H, W)
+            with reading(root, f"point data.path= at {WHAT}", f"{len(files)} images of {a.shape[1]}x{a.shape[0]} do "
+                                                              f"not fit in memory: lower data.image_size"):
+                x = np.empty((len(files), a.shape[2], a.shape[0], a.shape[1]), dtype=np.float32)  # (N, C, H, W)
         elif a.shape[:2] != x.shape[2:]:
             raise DataError(
                 f"{path} is {a.shape[1]}x{a.shape[0]} but {files[0]} is {x.shape[3]}x{x.shape[2]}; "

@@ -20,6 +20,7 @@ import numpy as np
 from vaekit.config import DataConfig
 from vaekit.data.base import RawSet, make_split
 from vaekit.data.download import Remote, locate
+from vaekit.data.files import reading
 from vaekit.errors import DataError
 from vaekit.registry import DATASETS
 
@@ -53,7 +54,7 @@ FASHION_SYSTEM_DIRS = ["/usr/share/datasets/fashion-mnist"]
 def read_idx(path: Path, magic: int) -> np.ndarray:
     """The uint8 array of an IDX file (gzipped or not, told by content), checking its header and size."""
     kind = "image" if magic == IMAGES_MAGIC else "label"
-    with open(path, "rb") as f:
+    with reading(path, "replace it with the MNIST file, or re-download it"), open(path, "rb") as f:
         data = f.read()
     if data[:2] == GZIP_MAGIC:
         try:

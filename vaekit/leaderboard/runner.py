@@ -135,6 +135,9 @@ def leaderboard(configs: Sequence[str | Path], *, budget: str | Budget, data: st
     `overrides` (dotted, as for `vaekit train`) apply to every config, after the budget, data
     and seed. `better` says which way `rank_by` improves (default: lower, except for elbo, recon,
     active_units and images_per_sec). `metrics` names metric groups for `evaluate`.
+
+    An entry that fails is a row saying why, and the others go on; when every entry fails, the
+    tables are still written and the first failure is raised, of its own VaekitError type.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     if not configs:
@@ -155,6 +158,7 @@ def leaderboard(configs: Sequence[str | Path], *, budget: str | Budget, data: st
     common = [*budget.overrides(), *([f"data.name={data}"] if data else []), f"train.seed={seed}", *overrides]
 
     entries = []
+    first_failure: tuple[str, Exception] | None = None  # (entry name, exception)
     for i, (path, name) in enumerate(zip(configs, _names(configs)), 1):
         entry = Entry(name=name, config=str(path), run_dir=out / name)
         log(f"leaderboard {i}/{len(configs)}: {name} ({path})")
@@ -162,8 +166,10 @@ def leaderboard(configs: Sequence[str | Path], *, budget: str | Budget, data: st
             _run_entry(entry, load_config(path, common), importance_samples, groups, samples, log)
         except TrainingError as e:
             entry.status, entry.error = "diverged", one_line(e)
+            first_failure = first_failure or (name, e)
         except Exception as e:  # noqa: BLE001  (one entry's failure, bugs included, must not stop the rest)
             entry.status, entry.error = "failed", one_line(e)
+            first_failure = first_failure or (name, e)
         if entry.failed:
             log(f"leaderboard: {name} {entry.status}: {entry.error}")
         entries.append(entry)
@@ -180,6 +186,13 @@ def leaderboard(configs: Sequence[str | Path], *, budget: str | Budget, data: st
                f"K = {importance_samples} importance samples; ranked by {_HEADERS.get(rank_by, rank_by)}, "
                f"{'higher' if higher else 'lower'} is better.")
     write_leaderboard(ranked, out, context)
+    if first_failure is not None and all(e.failed for e in entries):
+        # Nothing ranked: a mistake shared by every entry (a --data, an override, a missing file)
+        # is an error, of the first failure's type; some entries failing is a table with failed rows.
+        name, error = first_failure
+        kind = type(error) if type(error).__module__ == "vaekit.errors" else VaekitError  # ours take one message
+        raise kind(f"every entry failed, so nothing is ranked (the tables are in {out}); the first, {name}: "
+                   f"{one_line(error)}")
     return ranked
 
 

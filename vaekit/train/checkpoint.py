@@ -43,7 +43,6 @@ _REASONS = {
     errno.EACCES: "permission denied",
     errno.EPERM: "permission denied",
     errno.EIO: "an input/output error: the disk may be failing or disconnected",
-    errno.ENOENT: "the folder was removed",
 }
 _FIXES = {
     errno.ENOSPC: "free some space or choose another location",
@@ -83,7 +82,7 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
         tmp = create_temp(path)
         wanted = stat.S_IMODE(os.stat(tmp).st_mode)  # what the umask (and any default ACL) made of 0o666
     except OSError as e:
-        reason = _REASONS.get(e.errno) or (e.strerror or "cannot create a file").lower()
+        reason = _reason(e.errno, path.parent) if e.errno else (e.strerror or "cannot create a file").lower()
         raise OutputError(f"cannot write to '{path.parent}' ({reason}); choose another output directory") from None
     try:
         write(tmp)
@@ -127,7 +126,14 @@ def _write_failure(e: BaseException, folder: Path) -> tuple[str, int | None] | N
         code = errno.ENOSPC
     if code is None:
         return "the write failed part-way", None
-    return _REASONS.get(code) or os.strerror(code).lower(), code
+    return _reason(code, folder), code
+
+
+def _reason(code: int, folder: Path) -> str:
+    """Why a file in `folder` could not be written, in words, from the errno of the failure."""
+    if code == errno.ENOENT:  # the folder is gone, or a file system such as /proc makes no files
+        return "the file system refuses new files there" if folder.is_dir() else "no such folder"
+    return _REASONS.get(code) or os.strerror(code).lower()
 
 
 def _nearly_full(folder: Path) -> bool:
@@ -281,7 +287,25 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> 
         raise CheckpointError(
             f"the checkpoint in '{source}' does not fit this config ({what}); use the config.yaml saved with that run"
         )
+    # A tensor of another kind (integers where the model holds floats) would be cast without a
+    # word, into a model of rounded weights; a float of another width (float16 weights) casts
+    # exactly or nearly so, and loads. Integer buffers (a counter) are integers in the model too.
+    for k in own:
+        if isinstance(own[k], torch.Tensor) and isinstance(state[k], torch.Tensor) and _kind(own[k]) != _kind(state[k]):
+            raise CheckpointError(f"the checkpoint in '{source}' holds '{k}' as {_dtype(state[k])}, but the model "
+                                  f"holds it as {_dtype(own[k])}: the file was converted or damaged; retrain, or "
+                                  f"restore it from a copy")
     unwrap(model).load_state_dict(state)
+
+
+def _kind(t: torch.Tensor) -> str:
+    if t.dtype == torch.bool:
+        return "bool"
+    return "complex" if t.is_complex() else "float" if t.is_floating_point() else "int"
+
+
+def _dtype(t: torch.Tensor) -> str:
+    return str(t.dtype).removeprefix("torch.")
 
 
 def save_state(state: dict[str, Any], path: str | Path) -> None:

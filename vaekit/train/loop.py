@@ -32,7 +32,7 @@ from vaekit.evaluate.elbo import elbo_stats, objective_stats
 from vaekit.evaluate.latents import active_dims, few_active_warning, posterior_moments
 from vaekit.models import build_model
 from vaekit.sample import sample, save_grid
-from vaekit.sample.samplers import fitted_sampler
+from vaekit.sample.samplers import fitted_sampler, require_codes
 from vaekit.train import checkpoint, messages
 from vaekit.train.batches import batches, num_batches
 from vaekit.train.ema import EMA
@@ -71,12 +71,23 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     an uninterrupted run with the same seed. Without it, an existing run is never overwritten
     unless `overwrite=True`.
     """
+    from vaekit.checks import check_path
+    from vaekit.config import require_config
+    from vaekit.errors import InputError
+
+    config = require_config(config, "train")
+    out_dir = check_path(out_dir, "train's out_dir")
+    if dataset is not None and not isinstance(dataset, Dataset):
+        raise InputError(f"train's dataset must be a vaekit.Dataset (vaekit.load_dataset(config.data)) or None, "
+                         f"got {type(dataset).__name__}")
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     tc = config.train
     device = rundir.resolve_device(tc.device)
     out = _prepare_dir(Path(out_dir), resume, overwrite)
     torch.manual_seed(tc.seed)
     data = dataset if dataset is not None else load_dataset(config.data)
+    if data.is_image and tc.sample_sampler == "gmm" and (tc.sample_grid > 0 or tc.report):  # samples.png, report.html:
+        require_codes(tc.sample_components, len(data.train))  # refuse now, not after training
     model = build_model(config.model, data.shape, data.num_classes).to(device)
     data = _with_codec(data, config, model, out, resume)  # standardised vectors, say: what the model sees
     for name in ("train", "val", "test"):
@@ -114,7 +125,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     # a resume that fails before then leaves config.yaml describing the checkpoint that is there.
     config_pending = resume
     meta = {"vaekit_version": vaekit.__version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
-            "num_classes": json.dumps(data.num_classes)}
+            "num_classes": json.dumps(data.num_classes), codecs.META_KEY: codecs.codec_metadata(data.codec)}
 
     loss_fn = torch.compile(model.loss) if tc.compile else model.loss
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
@@ -245,14 +256,14 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
             break
 
     result_run = rundir.load_run(out, device=str(device), dataset=data)
-    if data.is_image and tc.sample_grid > 0:
-        sampler = fitted_sampler(result_run.model, tc.sample_sampler, data.train.x, data.train.y, tc.sample_components)
-        _sample_grid(result_run.model, tc.sample_grid, tc.seed, out / rundir.SAMPLES, sampler)
     active, latent_dim = _active_on_val(result_run.model, data, config)
     summary = {"status": "complete", "stop_reason": stop_reason, **asdict(counters),
                "selected_by": select_by, "num_params": sum(p.numel() for p in model.parameters()), "data": data.name,
                "data_shape": list(data.shape), "val_active_units": len(active), "latent_dim": latent_dim}
-    checkpoint.write_json(out / rundir.SUMMARY, summary)
+    checkpoint.write_json(out / rundir.SUMMARY, summary)  # before the grid: a grid too large leaves a finished run
+    if data.is_image and tc.sample_grid > 0:
+        sampler = fitted_sampler(result_run.model, tc.sample_sampler, data.train.x, data.train.y, tc.sample_components)
+        _sample_grid(result_run.model, tc.sample_grid, tc.seed, out / rundir.SAMPLES, sampler)
     kept = {"elbo": f"best val elbo {counters.best_val:.2f} at epoch {counters.best_epoch}",
             "objective": f"best val objective {counters.best_val:.2f} at epoch {counters.best_epoch}",
             "last": f"kept the last epoch, {counters.best_epoch}"}[select_by]
@@ -283,13 +294,18 @@ def _kept(out: Path) -> str:
 
 
 def _with_codec(data: Dataset, config: Config, model, out: Path, resume: bool) -> Dataset:
-    """`data` through the run's codec: the one stored on resume (the weights were trained under
-    it), else one fitted on the training split as `data.standardize` says. Data passed in already
+    """`data` through the run's codec: on resume the one the weights carry (they were trained
+    under it; codec.json for runs from before), else one fitted on the training split as
+    `data.standardize` says. Data passed in already
     through a codec (a run's `dataset()`) keep theirs."""
     if data.codec is not None:
         return data
-    if resume:  # a run from before codecs has none stored, and trained on the data as they are
-        return codecs.read_codec(out, data.shape[0] if len(data.shape) == 1 else None).apply(data)
+    if resume:  # the weights' codec; a run from before codecs has none stored, and trained on the data as they are
+        meta = _weights_meta(out, data.shape)
+        codec = codecs.run_codec(out, data.shape, meta, out / rundir.WEIGHTS)
+        if codecs.META_KEY in meta and not (out / codecs.FILE).exists():
+            checkpoint.write_json(out / codecs.FILE, codec.to_dict())  # the readable copy, deleted: written again
+        return codec.apply(data)
     likelihood = model.likelihood
     on = codecs.standardizes(config.data.standardize, data, likelihood.real_valued, type(likelihood).__name__.lower())
     return codecs.fit_codec(data, on).apply(data)
@@ -383,14 +399,7 @@ def _save_state(out: Path, model, optimizers, ema, gen, counters: Counters) -> N
 def _restore(out: Path, model, optimizers, ema, gen, data_shape) -> Counters:
     """Load the training state of the run in `out` (checked finite by `load_state`) into the
     model, optimizers, EMA and generators; its metrics.jsonl is cut back to the state's epoch."""
-    meta = rundir.weights_metadata(out / rundir.WEIGHTS) if (out / rundir.WEIGHTS).exists() else {}
-    try:
-        shape = json.loads(meta["data_shape"]) if "data_shape" in meta else None
-    except ValueError:
-        shape = None  # damaged metadata: the weights are replaced at the first better epoch anyway
-    if shape is not None and tuple(shape) != tuple(data_shape):
-        raise CheckpointError(f"the run in '{out}' was trained on data of shape {shape}, "
-                              f"not {list(data_shape)}; resume it with its own data config")
+    _weights_meta(out, data_shape)
     state = checkpoint.load_state(out / rundir.STATE)
     try:
         model_state, counters = state["model"], Counters(**state["counters"])
@@ -409,6 +418,20 @@ def _restore(out: Path, model, optimizers, ema, gen, data_shape) -> Counters:
     gen.set_state(state["data_rng"])
     _truncate_metrics(out, counters.epoch)
     return counters
+
+
+def _weights_meta(out: Path, data_shape: tuple[int, ...]) -> dict[str, str]:
+    """The metadata of the weights of the run in `out` ({} without weights), checked to describe
+    data of `data_shape`."""
+    meta = rundir.weights_metadata(out / rundir.WEIGHTS) if (out / rundir.WEIGHTS).exists() else {}
+    try:
+        shape = json.loads(meta["data_shape"]) if "data_shape" in meta else None
+    except ValueError:
+        shape = None  # damaged metadata: the weights are replaced at the first better epoch anyway
+    if shape is not None and tuple(shape) != tuple(data_shape):
+        raise CheckpointError(f"the run in '{out}' was trained on data of shape {shape}, "
+                              f"not {list(data_shape)}; resume it with its own data config")
+    return meta
 
 
 def _append_metrics(out: Path, record: dict) -> None:

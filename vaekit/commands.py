@@ -1,0 +1,240 @@
+"""What each `vaekit` command does once its arguments are parsed (`vaekit.cli`): load the run,
+call the library, write the outputs where `--out` says, print what was written."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from vaekit.errors import ConfigError
+
+
+def _common(args: argparse.Namespace, overrides: list[str]) -> list[str]:
+    if getattr(args, "data_dir", None):
+        overrides = [*overrides, f"data.data_dir={args.data_dir}"]
+    return overrides
+
+
+def cmd_train(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.config import load_config
+    from vaekit.run import read_config
+    from vaekit.train.loop import train
+
+    overrides = _common(args, overrides)
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    if args.resume:
+        out = Path(args.resume)
+        config = read_config(out, overrides)
+    else:
+        if not args.config:
+            raise ConfigError("vaekit train needs a CONFIG.yaml (presets live in configs/) or --resume RUN")
+        config = load_config(args.config, overrides)
+        out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    run = train(config, out, resume=bool(args.resume), overwrite=args.overwrite)
+    print(json.dumps(run.summary(), indent=2))
+
+
+def _load(args: argparse.Namespace, overrides: list[str]):
+    from vaekit.run import load_run
+
+    return load_run(args.run, device=args.device or "cpu", overrides=_common(args, overrides))
+
+
+def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.evaluate import evaluate
+
+    run = _load(args, overrides)
+    metrics = [m for item in args.metrics or () for m in item.split(",")] if args.metrics else None
+    out = None
+    if args.out:  # a folder, as for every other command; a name ending in .json is the file itself
+        out = Path(args.out) if args.out.endswith(".json") else _folder(Path(args.out))
+    result = evaluate(run, args.split, args.importance_samples, batch_size=args.batch_size, limit=args.limit,
+                      seed=args.seed, metrics=metrics, inception_weights=args.inception_weights,
+                      sampler=args.sampler, components=args.components, out=out)
+    print(json.dumps(result, indent=2))
+    if result.get("collapse_warning"):  # on stderr, so that stdout stays pure JSON
+        print(f"vaekit: warning: {result['collapse_warning']}", file=sys.stderr)
+
+
+def _folder(path: Path) -> Path:
+    """An output folder, created if missing; OutputError when it cannot be."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from vaekit.errors import OutputError
+
+        raise OutputError(f"cannot create '{path}' ({e.strerror}); choose another --out") from None
+    return path
+
+
+def _out(args: argparse.Namespace, run, default: str) -> Path:
+    """Where a command's examples go: a PNG grid for an image run, a .npy array for the others.
+    --out names the file (the suffix is added when left off; another suffix is a ConfigError) or
+    a folder, existing or written with a trailing slash, that gets the default name `default`."""
+    ext = ".png" if len(run.data_shape) == 3 else ".npy"
+    name = Path(default).with_suffix(ext).name
+    if not args.out:
+        path = run.path / name
+    elif args.out.endswith(("/", os.sep)) or Path(args.out).is_dir():
+        path = Path(args.out) / name
+    else:
+        path = Path(args.out)
+        if not path.suffix:
+            path = path.with_name(path.name + ext)
+        elif path.suffix.lower() != ext:
+            what = "images are written as PNG" if ext == ".png" else "vectors are written as NumPy arrays"
+            raise ConfigError(f"--out {args.out}: {what}; name the file {path.with_suffix(ext)}")
+    _folder(path.parent)
+    return path
+
+
+def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
+    """A PNG grid for image data; a .npy array for anything else, in the data's own units (the
+    run's codec undoes the standardisation the model was trained on)."""
+
+    from vaekit.sample import save_grid
+    from vaekit.train.checkpoint import atomic_write
+
+    x = run.codec.decode(x.detach().cpu())
+    if len(run.data_shape) == 3:
+        return save_grid(x.reshape(-1, *run.data_shape), path, nrow=nrow)
+    atomic_write(path, lambda tmp: _save_npy(tmp, x.numpy()))
+    return path
+
+
+def cmd_sample(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.sample import sample
+
+    run = _load(args, overrides)
+    sampler = None
+    if args.sampler != "prior":
+        from vaekit.sample.samplers import fitted_sampler
+
+        train = run.dataset().train
+        sampler = fitted_sampler(run.model, args.sampler, train.x, train.y, args.components)
+    x = sample(run.model, args.n, args.temperature, args.seed, y=args.cls, sampler=sampler)
+    print(_save_examples(run, x, _out(args, run, "samples.png")))
+
+
+def cmd_reconstruct(args: argparse.Namespace, overrides: list[str]) -> None:
+    import torch
+
+    from vaekit.sample import reconstruct
+
+    run = _load(args, overrides)
+    split = run.dataset().split(args.split)
+    x = split.x[: args.n]
+    r = reconstruct(run.model, x, None if split.y is None else split.y[: args.n])
+    pairs = torch.stack([x, r], dim=1).reshape(-1, *x.shape[1:])  # original, reconstruction, ...
+    print(_save_examples(run, pairs, _out(args, run, "reconstructions.png"), nrow=2 * min(8, len(x))))
+
+
+def cmd_interpolate(args: argparse.Namespace, overrides: list[str]) -> None:
+    import torch
+
+    from vaekit.sample import interpolate
+
+    run = _load(args, overrides)
+    x = run.dataset().split(args.split).x
+    g = torch.Generator().manual_seed(args.seed)
+    idx = torch.randperm(len(x), generator=g)[: 2 * args.pairs]
+    if len(idx) < 2:
+        raise ConfigError(f"the {args.split} split has fewer than 2 examples; nothing to interpolate")
+    half = len(idx) // 2
+    y = run.dataset().split(args.split).y
+    ya, yb = (None, None) if y is None else (y[idx[:half]], y[idx[half : 2 * half]])
+    path = interpolate(run.model, x[idx[:half]], x[idx[half : 2 * half]], args.steps, ya, yb)
+    print(_save_examples(run, path.reshape(-1, *run.data_shape), _out(args, run, "interpolations.png"), nrow=args.steps))
+
+
+def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
+
+    from vaekit.sample import encode
+
+    run = _load(args, overrides)
+    split = run.dataset().split(args.split)
+    mu, logvar = encode(run.model, split.x, y=split.y)
+    out = _folder(Path(args.out)) if args.out else run.path
+    from vaekit.train.checkpoint import atomic_write
+
+    files = {"mu": mu.numpy(), "logvar": logvar.numpy()}
+    if split.y is not None:
+        files["labels"] = split.y.numpy()
+    for name, arr in files.items():
+        path = out / f"embed_{args.split}_{name}.npy"
+        atomic_write(path, lambda tmp, a=arr: _save_npy(tmp, a))
+        print(path)
+
+
+def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
+    import torch
+
+    from vaekit.evaluate.anomaly import anomaly_scores, auprc, auroc
+    from vaekit.train.checkpoint import atomic_write, write_json
+
+    run = _load(args, overrides)
+    split = run.dataset().split(args.split)
+    scores = anomaly_scores(run.model, split.x, split.y, args.score, args.importance_samples)
+    result = {"split": args.split, "score": args.score, "num_examples": len(scores),
+              "mean_score": float(scores.mean())}
+    if args.score == "nll":
+        result["importance_samples"] = args.importance_samples
+    if args.normal:
+        if split.y is None:
+            raise ConfigError(f"--normal needs labels, and the {args.split} split has none")
+        anomalous = ~torch.isin(split.y, torch.tensor(args.normal))
+        result.update(normal_classes=sorted(args.normal), num_anomalies=int(anomalous.sum()),
+                      auroc=auroc(scores, anomalous), auprc=auprc(scores, anomalous))
+    out = _folder(Path(args.out)) if args.out else run.path
+    atomic_write(out / f"anomaly_{args.split}_scores.npy", lambda tmp: _save_npy(tmp, scores.numpy()))
+    write_json(out / f"anomaly_{args.split}.json", result)
+    print(json.dumps(result, indent=2))
+
+
+def cmd_leaderboard(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.leaderboard import FILES, default_out, leaderboard
+
+    overrides = _common(args, overrides)
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    out = Path(args.out) if args.out else default_out(args.data)
+    metrics = [m for item in args.metrics or () for m in item.split(",") if m] or None
+    leaderboard(args.configs, budget=args.budget, data=args.data, out=out, seed=args.seed,
+                importance_samples=args.importance_samples, metrics=metrics, overrides=overrides,
+                rank_by=args.rank_by, better=args.better, samples=args.samples)
+    print((out / FILES[0]).read_text())
+    for name in FILES:
+        print(out / name)
+
+
+def cmd_oneclass(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.evaluate.oneclass import FILES, one_class
+
+    overrides = _common(args, overrides)
+    if args.device:
+        overrides.append(f"train.device={args.device}")
+    out = Path(args.out) if args.out else Path("runs") / f"oneclass-{args.data or Path(args.config).stem}"
+    one_class(args.config, data=args.data, classes=args.classes, score=args.score,
+              importance_samples=args.importance_samples, budget=args.budget, seed=args.seed, out=out,
+              overrides=overrides)
+    print((out / FILES[0]).read_text())
+    for name in FILES:
+        print(out / name)
+
+
+def cmd_report(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.report import make_report
+
+    run = _load(args, overrides)
+    print(make_report(run, args.out, map_method=args.map, split=args.split, limit=args.limit, seed=args.seed))
+
+
+def _save_npy(path: str, array) -> None:
+    import numpy as np
+
+    with open(path, "wb") as f:  # a file object: np.save would add '.npy' to a bare temp name
+        np.save(f, array)
