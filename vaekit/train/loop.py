@@ -4,8 +4,9 @@ Everything a step does is visible here: the beta and learning-rate schedules, bf
 gradient clipping, the guard that skips non-finite or spiking steps (and stops when they
 persist), the EMA update. Each epoch ends with the validation ELBO (and, for families not trained
 on it, their own validation objective), early stopping, the best checkpoint and the training
-state, all written atomically. The loop knows nothing about the
-model beyond `model.loss(x, y, beta=..., free_bits=...)`; extend it with callbacks.
+state, all written atomically (the run directory's state lives in `vaekit.train.state`). The loop
+knows nothing about the model beyond `model.loss(x, y, beta=..., free_bits=...)`; extend it with
+callbacks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
@@ -27,30 +28,17 @@ from vaekit import run as rundir
 from vaekit.config import Config, dump_config
 from vaekit.data import Dataset, load_dataset
 from vaekit.data import codec as codecs
-from vaekit.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError, VaekitError
+from vaekit.errors import ConfigError, DataError, TrainingError, VaekitError
 from vaekit.evaluate.elbo import elbo_stats, objective_stats
 from vaekit.evaluate.latents import active_dims, few_active_warning, posterior_moments
 from vaekit.models import build_model
 from vaekit.sample import sample, save_grid
 from vaekit.sample.samplers import fitted_sampler, require_codes
-from vaekit.train import checkpoint, messages
+from vaekit.train import checkpoint, messages, state
 from vaekit.train.batches import batches, num_batches
 from vaekit.train.ema import EMA
 from vaekit.train.schedules import beta_at, lr_at, plateau_update
-
-
-@dataclass
-class Counters:
-    """The loop's progress, saved in train_state.pt."""
-
-    epoch: int = 0  # completed epochs
-    step: int = 0
-    best_val: float = -math.inf  # the best validation score: the ELBO, or minus the objective
-    best_epoch: int = 0
-    epochs_since_best: int = 0
-    plateau_scale: float = 1.0
-    skipped_steps: int = 0
-    elapsed: float = 0.0  # seconds of training so far, over all sessions of the run
+from vaekit.train.state import Counters
 
 
 class StopTraining(Exception):
@@ -83,7 +71,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     tc = config.train
     device = rundir.resolve_device(tc.device)
-    out = _prepare_dir(Path(out_dir), resume, overwrite)
+    out = state.prepare_dir(Path(out_dir), resume, overwrite)
     torch.manual_seed(tc.seed)
     data = dataset if dataset is not None else load_dataset(config.data)
     if data.is_image and tc.sample_sampler == "gmm" and (tc.sample_grid > 0 or tc.report):  # samples.png, report.html:
@@ -112,7 +100,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     gen = torch.Generator().manual_seed(tc.seed)
     counters = Counters()
     if resume:
-        counters = _restore(out, model, optimizers, ema, gen, data.shape)
+        counters = state.restore(out, model, optimizers, ema, gen, data.shape)
         log(f"resuming {out} after epoch {counters.epoch}")
     else:
         # Only now, with the data and the model known to be good, does --overwrite remove the old run.
@@ -229,8 +217,8 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
             "beta": float(beta_t), "skipped_steps": counters.skipped_steps,
             "images_per_sec": seen / max(train_time, 1e-9), "time": counters.elapsed,
         }
-        _append_metrics(out, record)
-        _save_state(out, model, optimizers, ema, gen, counters)
+        state.append_metrics(out, record)
+        state.save_state(out, model, optimizers, ema, gen, counters)
         if config_pending:
             checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
             config_pending = False
@@ -280,11 +268,11 @@ def train_or_reuse(config: Config, out_dir: str | Path, *, log: Callable[[str], 
     """The run of `config` in `out_dir`, and how it came to be: 'reused' (a complete run of the
     same config), 'resumed' (an interrupted one), or 'trained' (afresh, replacing a run of another
     config and the weights of a run killed before its first training state)."""
-    state = rundir.run_state(out_dir, config)
-    if state == "complete":
+    found = rundir.run_state(out_dir, config)
+    if found == "complete":
         return rundir.load_run(out_dir, device=config.train.device), "reused"
-    run = train(config, out_dir, resume=state == "interrupted", overwrite=state != "interrupted", log=log)
-    return run, "resumed" if state == "interrupted" else "trained"
+    run = train(config, out_dir, resume=found == "interrupted", overwrite=found != "interrupted", log=log)
+    return run, "resumed" if found == "interrupted" else "trained"
 
 
 def _kept(out: Path) -> str:
@@ -301,7 +289,7 @@ def _with_codec(data: Dataset, config: Config, model, out: Path, resume: bool) -
     if data.codec is not None:
         return data
     if resume:  # the weights' codec; a run from before codecs has none stored, and trained on the data as they are
-        meta = _weights_meta(out, data.shape)
+        meta = state.weights_meta(out, data.shape)
         codec = codecs.run_codec(out, data.shape, meta, out / rundir.WEIGHTS)
         if codecs.META_KEY in meta and not (out / codecs.FILE).exists():
             checkpoint.write_json(out / codecs.FILE, codec.to_dict())  # the readable copy, deleted: written again
@@ -355,93 +343,3 @@ def _adam(params: list[torch.nn.Parameter], tc) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, foreach=True)
-
-
-def _prepare_dir(out: Path, resume: bool, overwrite: bool) -> Path:
-    """The run directory, checked writable before any work (a resumed one too, whose first
-    checkpoint would otherwise fail an epoch later); resuming clears the temporary files of
-    writes killed mid-way."""
-    if resume:
-        if not (out / rundir.STATE).is_file():
-            raise CheckpointError(f"no run to resume in '{out}' (no {rundir.STATE}); start it with vaekit train")
-    elif (out / rundir.STATE).exists() or (out / rundir.WEIGHTS).exists():
-        if not overwrite:
-            raise OutputError(f"'{out}' already holds a run; continue it with --resume {out}, "
-                              "start again with --overwrite, or choose another --out")
-    fix = "make it writable" if resume else "choose another --out"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-        if resume:
-            checkpoint.remove_temp_files(out)
-    except OSError as e:
-        raise OutputError(f"cannot write the run directory '{out}' ({(e.strerror or 'write failed').lower()}); "
-                          f"{fix}") from None
-    return out
-
-
-def _save_state(out: Path, model, optimizers, ema, gen, counters: Counters) -> None:
-    state = {
-        "model": {k: v.detach().cpu() for k, v in checkpoint.unwrap(model).state_dict().items()},
-        "optimizer": optimizers[0].state_dict(),
-        "aux_optimizer": optimizers[1].state_dict() if len(optimizers) > 1 else None,
-        "ema": ema.state_dict() if ema is not None else None,
-        "rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "data_rng": gen.get_state(),
-        "counters": asdict(counters),
-    }
-    checkpoint.save_state(state, out / rundir.STATE)
-
-
-def _restore(out: Path, model, optimizers, ema, gen, data_shape) -> Counters:
-    """Load the training state of the run in `out` (checked finite by `load_state`) into the
-    model, optimizers, EMA and generators; its metrics.jsonl is cut back to the state's epoch."""
-    _weights_meta(out, data_shape)
-    state = checkpoint.load_state(out / rundir.STATE)
-    try:
-        model_state, counters = state["model"], Counters(**state["counters"])
-    except (KeyError, TypeError):
-        raise CheckpointError(f"training state '{out / rundir.STATE}' is damaged (it lacks the model or its "
-                              f"counters); restart the run with --overwrite") from None
-    checkpoint.load_into(model, model_state, str(out))
-    optimizers[0].load_state_dict(state["optimizer"])
-    if len(optimizers) > 1 and state.get("aux_optimizer") is not None:
-        optimizers[1].load_state_dict(state["aux_optimizer"])
-    if ema is not None and state.get("ema") is not None:
-        ema.load_state_dict(state["ema"])
-    torch.set_rng_state(state["rng"])
-    if state.get("cuda_rng") and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda_rng"])
-    gen.set_state(state["data_rng"])
-    _truncate_metrics(out, counters.epoch)
-    return counters
-
-
-def _weights_meta(out: Path, data_shape: tuple[int, ...]) -> dict[str, str]:
-    """The metadata of the weights of the run in `out` ({} without weights), checked to describe
-    data of `data_shape`."""
-    meta = rundir.weights_metadata(out / rundir.WEIGHTS) if (out / rundir.WEIGHTS).exists() else {}
-    try:
-        shape = json.loads(meta["data_shape"]) if "data_shape" in meta else None
-    except ValueError:
-        shape = None  # damaged metadata: the weights are replaced at the first better epoch anyway
-    if shape is not None and tuple(shape) != tuple(data_shape):
-        raise CheckpointError(f"the run in '{out}' was trained on data of shape {shape}, "
-                              f"not {list(data_shape)}; resume it with its own data config")
-    return meta
-
-
-def _append_metrics(out: Path, record: dict) -> None:
-    checkpoint.append_text(out / rundir.METRICS, json.dumps(record) + "\n")
-
-
-def _truncate_metrics(out: Path, epoch: int) -> None:
-    """Drop metric lines of epochs after the saved state (a run killed between the two writes),
-    and a last line cut off mid-write, rewriting the file whole."""
-    path = out / rundir.METRICS
-    if path.is_file():
-        lines = [line for line, record in rundir.read_metrics(path) if record["epoch"] <= epoch]
-        checkpoint.write_text(path, "".join(line + "\n" for line in lines))
