@@ -232,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
                 importlib.import_module(module)
             except ImportError as e:
                 raise ConfigError(f"--import {module}: {e}; put the module on PYTHONPATH") from None
+            except Exception as e:  # the user's module fails as it runs: say so, and how to see where
+                raise ConfigError(f"--import {module} failed while importing ({type(e).__name__}: {e}); "
+                                  f"run python -c 'import {module}' to see the traceback") from None
         args.func(args, _overrides(extra))
     except VaekitError as e:
         print(f"vaekit: error: {e}", file=sys.stderr)

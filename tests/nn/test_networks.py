@@ -97,3 +97,10 @@ def test_every_documented_activation_builds(name):
 def test_mlp_rejects_non_positive_widths():
     with pytest.raises(ConfigError, match=r"hidden\[1\] must be at least 1, got 0"):  # the config's range
         MLPEncoder(MLPConfig(hidden=(16, 0)), (4,), 2)
+
+
+def test_mlp_refuses_more_hidden_layers_than_any_use():
+    """20,000 layers (a list pasted over and over) trained at 17 img/s rather than failing."""
+    MLPEncoder(MLPConfig(hidden=(8,) * 100), (4,), 2)  # the limit itself builds
+    with pytest.raises(ConfigError, match="101 hidden layers, more than 100"):
+        MLPEncoder(MLPConfig(hidden=(8,) * 101), (4,), 2)

@@ -84,9 +84,15 @@ class MLPDecoder(nn.Module):
         return h.view(*h.shape[:-1], *self.out_shape)
 
 
+MAX_LAYERS = 100  # hidden layers; far past any useful depth (a list pasted twice thousands of times is a typo)
+
+
 def _check(config: MLPConfig) -> None:
     if any(h <= 0 for h in config.hidden):
         raise ConfigError(f"mlp hidden widths must be positive, got {list(config.hidden)}")
+    if len(config.hidden) > MAX_LAYERS:
+        raise ConfigError(f"the mlp has {len(config.hidden)} hidden layers, more than {MAX_LAYERS}; "
+                          "list one width per layer, for example hidden=[256,128]")
 
 
 @NETWORKS.register("mlp", config=MLPConfig)
