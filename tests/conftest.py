@@ -3,13 +3,17 @@ off the network and out of the user's data cache."""
 
 from __future__ import annotations
 
+import sys
 import urllib.request
+from pathlib import Path
 
 import pytest
 import torch
 
 from vaekit.config import Config, parse_config
 from vaekit.data import Dataset, Split
+
+sys.path.insert(0, str(Path(__file__).parent))  # so test files can import cli_helpers
 
 # Tiny tensors gain nothing from intra-op threads, and two xdist workers that each spin up a
 # thread pool on a 2-core machine spend more time waiting for one another than computing.

@@ -7,8 +7,6 @@ line on stderr, never a traceback; no failure may touch a checkpoint written bef
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -22,10 +20,11 @@ import torch
 import yaml
 from PIL import Image
 
-from vaekit.cli import main
 from vaekit.data.binarized_mnist import write_amat_text
 from vaekit.run import load_run
 from vaekit.sample import encode
+
+from cli_helpers import cli, error_line
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 DIGITS = str(CONFIGS / "digits.yaml")
@@ -36,20 +35,6 @@ LATENT = 8  # digits.yaml
 TEST_SIZE = 180  # digits carves 10% (180 of 1,797) for the test split; data.limit=200 keeps them all
 
 
-def cli(*args: str) -> tuple[int, str, str]:
-    """Run `vaekit ARGS` in-process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
-
-
-def error_line(stderr: str) -> str:
-    """The error message: the last line of stderr, after any progress lines, with no traceback."""
-    assert "Traceback" not in stderr, stderr
-    lines = stderr.strip().splitlines()
-    assert lines and lines[-1].startswith("vaekit: error: "), stderr
-    return lines[-1]
 
 
 @pytest.fixture(scope="module")

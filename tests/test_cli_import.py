@@ -3,20 +3,16 @@ missing or fails while importing is one error line, exit code 2, not a traceback
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sys
 
 import pytest
 
-from vaekit.cli import main
+from cli_helpers import cli
 
 
 def run(*args: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main(list(args))
-    return code, err.getvalue()
+    code, _, err = cli(*args)
+    return code, err
 
 
 @pytest.fixture

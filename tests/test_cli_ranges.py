@@ -5,24 +5,18 @@ run is read, so an empty folder stands in for one and must stay empty."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 from pathlib import Path
 
 import pytest
 
 from vaekit.checks import MAX_IMAGES, SEED_MAX, TSNE_SEED_MAX
-from vaekit.cli import main, parser
+from vaekit.cli import parser
+
+from cli_helpers import cli
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 DIGITS = str(CONFIGS / "digits.yaml")
 
-
-def cli(*args: object) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def one_error_line(code: int, out: str, err: str) -> str:

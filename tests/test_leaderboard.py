@@ -8,7 +8,6 @@ work on a copy. The configs name MNIST, so every entry that trains proves `data=
 from __future__ import annotations
 
 import base64
-import contextlib
 import csv
 import importlib
 import io
@@ -21,8 +20,9 @@ import pytest
 import yaml
 from PIL import Image
 
-from vaekit.cli import main
 from vaekit.errors import ConfigError
+
+from cli_helpers import cli
 
 lb = importlib.import_module("vaekit.leaderboard")  # `vaekit.leaderboard` the attribute is the function
 runner = importlib.import_module("vaekit.leaderboard.runner")  # where evaluate is looked up
@@ -294,12 +294,6 @@ def test_a_changed_config_retrains_and_an_interrupted_run_resumes(configs, board
 
 # ----------------------------------------------------------------------------- command line
 
-
-def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_cli_prints_the_table_and_the_paths(configs, board_copy):

@@ -8,9 +8,7 @@ output, and the checkpoint written before it must still load and resume.
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import io
 import json
 import os
 import shutil
@@ -24,10 +22,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vaekit.cli import main
 from vaekit.errors import CheckpointError
 from vaekit.run import load_run
 from vaekit.train import checkpoint
+
+from cli_helpers import cli, error_line
 
 CONFIG = """\
 data: {name: digits, limit: 120}
@@ -42,19 +41,6 @@ eval: {importance_samples: 5}
 """  # select_by: last, so that every epoch writes its weights
 
 
-def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
-
-
-def error_line(stderr: str) -> str:
-    """The one error line, after any progress lines; no traceback."""
-    assert "Traceback" not in stderr, stderr
-    lines = stderr.strip().splitlines()
-    assert lines and lines[-1].startswith("vaekit: error: "), stderr
-    return lines[-1]
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ Each must end in one typed error line (exit code 2) or the right output, never g
 
 from __future__ import annotations
 
-import contextlib
 import errno
-import io
 import json
 import os
 import shutil
@@ -32,6 +30,8 @@ from vaekit.errors import CheckpointError, DataError, OutputError
 from vaekit.run import load_run
 from vaekit.train import checkpoint, loop
 
+from cli_helpers import cli, error_line
+
 CONFIGS = Path(__file__).parents[1] / "configs"
 TINY = ["--model.latent_dim=4", "--model.encoder.hidden=[32]", "--model.decoder.hidden=[32]", "--train.epochs=1",
         "--train.batch_size=32", "--train.report=false", "--train.progress=false", "--eval.importance_samples=5"]
@@ -39,18 +39,6 @@ SCALES = np.array([1.0, 10.0, 100.0, 0.1, 1.0])
 MEANS = np.array([0.0, 50.0, 1000.0, 0.0, -3.0])
 
 
-def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
-
-
-def error_line(stderr: str) -> str:
-    assert "Traceback" not in stderr, stderr
-    lines = stderr.strip().splitlines()
-    assert lines and lines[-1].startswith("vaekit: error: "), stderr
-    return lines[-1]
 
 
 @pytest.fixture(scope="module")

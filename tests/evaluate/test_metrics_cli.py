@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import shutil
 from pathlib import Path
@@ -12,22 +10,16 @@ import pytest
 import torch
 from torch import nn
 
-from vaekit.cli import main
 from vaekit.run import WEIGHTS, load_run, weights_metadata
 from vaekit.train.checkpoint import save_weights
+
+from cli_helpers import cli
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 DIGITS = str(CONFIGS / "digits.yaml")
 QUICK = ["--train.epochs=2", "--data.limit=200", "--train.batch_size", "50", "--train.lr=2e-3",
          "--model.encoder.hidden=[64]", "--model.decoder.hidden=[64]", "--train.progress=false", "--train.sample_grid=0"]
 
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """Run `vaekit ARGS` in-process: (exit code, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import io
 import json
 from pathlib import Path
 
 import pytest
-import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from vaekit.cli import main
 from vaekit.evaluate.elbo import per_example_elbo
 from vaekit.evaluate.oneclass import mean_auroc, one_class
 from vaekit.run import load_run
+
+from cli_helpers import cli
 
 DIGITS = str(Path(__file__).parents[2] / "configs" / "digits.yaml")
 QUICK = ["train.batch_size=50", "train.lr=2e-3", "model.encoder.hidden=[64]", "model.decoder.hidden=[64]",
@@ -93,12 +91,6 @@ def test_the_nll_score_is_the_importance_sampled_one(two_classes):
     assert (out / "class-1" / "oneclass_elbo.json").is_file()  # the other score's figures are kept
     assert stored["score"] == "nll" and stored["importance_samples"] == 5 and result.auroc == stored["auroc"]
 
-
-def cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_the_cli_runs_the_protocol_in_one_command(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
 import re
@@ -15,12 +14,13 @@ import pytest
 import torch
 from PIL import Image
 
-from vaekit.cli import main
 from vaekit.config import parse_config
 from vaekit.models import build_model
 from vaekit.registry import MODELS
 from vaekit.report import make_report, render_report
 from vaekit.run import Run
+
+from cli_helpers import cli
 
 DIGITS = str(Path(__file__).parents[2] / "configs" / "digits.yaml")
 QUICK = ["--train.epochs=2", "--data.limit=200", "--train.batch_size=50", "--model.encoder.hidden=[32]",
@@ -37,12 +37,6 @@ TINY_MODELS: dict[str, dict] = {
 }
 LATENT = 3
 
-
-def cli(*args) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
-    return code, out.getvalue(), err.getvalue()
 
 
 def sections(html: str) -> dict[str, str]:
