@@ -8,7 +8,6 @@ and an entry; nothing else changes. The file keeps groups measured before on the
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -37,6 +36,7 @@ from vaekit.evaluate.latents import (
 )
 from vaekit.evaluate.nll import importance_nll, mean_and_stderr
 from vaekit.evaluate.results import merge, read_result, weights_digest
+from vaekit.objectives import bits_per_dim
 from vaekit.registry import suggest
 from vaekit.run import Run, load_run
 from vaekit.train.checkpoint import write_json
@@ -90,7 +90,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict[str, Any]:
         "nll": nll,
         "nll_stderr": nll_se,
         "nll_nats_per_dim": nll / dims,
-        "nll_bits_per_dim": nll / (dims * math.log(2)),
+        "nll_bits_per_dim": bits_per_dim(nll, dims),
     }
     codec = ctx.run.codec
     if not codec.identity:  # the figures above are of the standardised data; this one is in the data's units

@@ -4,7 +4,6 @@ evaluating each entry, and the `leaderboard` function that ranks them and writes
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 import re
 import sys
@@ -196,20 +195,13 @@ def leaderboard(configs: Sequence[str | Path], *, budget: str | Budget, data: st
     return ranked
 
 
-def _groups(metrics: Sequence[str] | None) -> list[str] | None:
+def _groups(metrics: Sequence[str] | None) -> list[str]:
     """The metric groups to ask `evaluate` for: its defaults (the likelihood and latent figures of
-    the columns) plus `metrics`, checked; None for an evaluate without groups."""
-    if "metrics" not in inspect.signature(eval_runner.evaluate).parameters:
-        if metrics:
-            raise ConfigError("metric groups need vaekit.evaluate(..., metrics=...), which this version lacks")
-        return None
-    defaults = getattr(eval_runner, "DEFAULT_METRICS", ("likelihood", "latent"))
-    groups = list(dict.fromkeys([*defaults, *(metrics or ())]))
-    check = getattr(eval_runner, "metric_groups", None)
-    return check(groups) if check is not None else groups
+    the columns) plus `metrics`, checked."""
+    return eval_runner.metric_groups(list(dict.fromkeys([*eval_runner.DEFAULT_METRICS, *(metrics or ())])))
 
 
-def _run_entry(entry: Entry, config: Config, k: int, groups: list[str] | None, n_samples: int,
+def _run_entry(entry: Entry, config: Config, k: int, groups: list[str], n_samples: int,
                log: Callable[[str], None]) -> None:
     entry.family = config.model.name
     # A run of another config in the directory (a changed budget, say) is replaced.
@@ -229,7 +221,7 @@ def _run_entry(entry: Entry, config: Config, k: int, groups: list[str] | None, n
         entry.samples = _sample_png(run.model, n_samples, config.train.seed)
 
 
-def _stored_eval(run_dir: Path, k: int, num_examples: int, groups: list[str] | None) -> dict | None:
+def _stored_eval(run_dir: Path, k: int, num_examples: int, groups: list[str]) -> dict | None:
     """eval_test.json if it measured the current weights on the whole test split with K samples."""
     path = run_dir / "eval_test.json"
     if not rundir.describes_weights(path):
@@ -239,17 +231,16 @@ def _stored_eval(run_dir: Path, k: int, num_examples: int, groups: list[str] | N
         return None
     if (stored.get("split"), stored.get("importance_samples"), stored.get("num_examples")) != ("test", k, num_examples):
         return None  # another K, or a --limit subset
-    if groups is not None and not set(groups) <= set(stored.get("metrics") or ()):
+    if not set(groups) <= set(stored.get("metrics") or ()):
         return None  # it lacks a metric group asked for
     return stored
 
 
-def _measure(run: rundir.Run, k: int, groups: list[str] | None, entry: Entry,
+def _measure(run: rundir.Run, k: int, groups: list[str], entry: Entry,
              log: Callable[[str], None]) -> dict[str, Any]:
     """evaluate's figures; for a family it cannot bound the likelihood of, what can be measured."""
-    kwargs = {} if groups is None else {"metrics": groups}
     try:
-        return evaluate(run, "test", k, seed=0, **kwargs)
+        return evaluate(run, "test", k, seed=0, metrics=groups)
     except VaekitError:
         raise
     except Exception as e:  # noqa: BLE001  (a family without a likelihood bound: measure what can be)
