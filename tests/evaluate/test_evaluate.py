@@ -4,8 +4,10 @@ trained model."""
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
+import sys
 
 import numpy as np
 
@@ -215,3 +217,16 @@ def test_evaluate_is_repeatable_and_rejects_k_below_one(run):
     assert {k: v for k, v in a.items() if k not in timing} == {k: v for k, v in b.items() if k not in timing}
     with pytest.raises(ConfigError, match="at least 1"):
         evaluate(run, "test", 0)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_terminal_sees_the_nll_progress_and_a_log_does_not(run, data, monkeypatch):
+    """K=5000 on 10,000 images runs for minutes: a bar on a terminal, nothing in a captured log."""
+    for stream, shown in ((Terminal(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        importance_nll(run.model, data.test.x[:20], 5, batch_size=7)
+        assert ("NLL (K=5)" in stream.getvalue()) == shown
