@@ -99,12 +99,12 @@ def test_vector_data_get_notes_instead_of_images(make_data, tmp_path):
     assert parts["kl"].count('class="bar"') == LATENT  # the latent parts still apply
 
 
-def test_a_conditional_model_shows_one_column_per_class(make_data, tmp_path):
+def test_a_conditional_model_shows_one_row_per_class(make_data, tmp_path):
     data = make_data()  # 4 classes
     parts = sections(render_report(tiny_run("cvae", data, tmp_path)))
     (grid,) = images(parts["samples"])
-    assert grid.size == (8 * (4 * 10 + 2), 8 * (16 * 10 + 2))  # 4 columns of 16: 64 samples
-    assert "One column per class" in parts["samples"]
+    assert grid.size == (8 * (16 * 10 + 2), 8 * (4 * 10 + 2))  # 4 rows of 16, as samples.png: 64 samples
+    assert "One row per class" in parts["samples"]
 
 
 def test_the_map_is_coloured_by_label_and_a_learned_prior_is_named(make_data, tmp_path):

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
-from PIL import Image
 
-from vaekit.sample import grid_array, sample
+from vaekit.sample import grid_png, sample_grid
 from vaekit.train.checkpoint import write_text
 
 if TYPE_CHECKING:
@@ -193,18 +192,6 @@ def _split_note(entries: Sequence[Entry]) -> str:
 
 
 def _sample_png(model: torch.nn.Module, n: int, seed: int) -> bytes:
-    """A PNG grid of n samples; a conditional model gets one row per class (as samples.png)."""
-    classes = getattr(model, "num_classes", None) if getattr(model, "conditional", False) else None
-    nrow, y = None, None
-    if classes:
-        nrow = max(1, n // classes)
-        y = torch.arange(nrow * classes) // nrow
-        n = nrow * classes
-    images = sample(model, n, seed=seed, y=y)  # (n, C, H, W) in [0, 1]
-    img = Image.fromarray(grid_array(images, nrow))
-    scale = max(1, 32 // max(images.shape[-2:]))  # 8x8 digits shown at 32 pixels
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    """A PNG grid of n samples, laid out as samples.png (a conditional model: one row per class)."""
+    images, nrow = sample_grid(model, n, seed)
+    return grid_png(images, nrow, size=32)  # 8x8 digits shown at 32 pixels

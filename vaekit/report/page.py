@@ -204,15 +204,15 @@ def _pictures(run: Run, sub, split: str, num_classes: int | None, seed: int) -> 
                "to draw here; `vaekit sample` and `vaekit reconstruct` write them as .npy arrays.")
         return [Section(i, t, _note(why)) for i, t in zip(ids, titles)]
     x, y = sub.x, sub.y
-    images, nrow = pic.sample_images(model, 64, seed, num_classes)
-    cond = " One column per class." if getattr(model, "conditional", False) else ""
+    images, nrow = pic.sample_images(model, 64, seed)
+    cond = " One row per class, as in samples.png." if getattr(model, "conditional", False) else ""
     body = _image(pic.png(images, nrow), "samples",
                   f"{len(images)} draws from the prior, decoded to the likelihood's mean (seed {seed}).{cond}")
     tc = run.config.train
     if tc.sample_sampler != "prior":  # the codes samples.png was drawn with, beside the prior's
         train = run.dataset().train
         sampler = fitted_sampler(model, tc.sample_sampler, train.x, train.y, tc.sample_components)
-        images, nrow = pic.sample_images(model, 64, seed, num_classes, sampler)
+        images, nrow = pic.sample_images(model, 64, seed, sampler)
         body += _image(pic.png(images, nrow), "samples from the ex-post mixture",
                        f"{len(images)} draws whose codes come from a {tc.sample_components}-component Gaussian "
                        f"mixture fitted to the training codes (train.sample_sampler={tc.sample_sampler}, as in "

@@ -7,23 +7,20 @@ a seeded subset of one split. Images come back as PNG bytes, charts as data for 
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from vaekit.data.base import Split
 from vaekit.errors import ConfigError
-from vaekit.sample.grid import grid_array
+from vaekit.sample.grid import grid_png, sample_grid
 from vaekit.sample.ops import (
     interpolate,
     reconstruct,
-    sample,
     traverse,
 )
 
@@ -59,16 +56,8 @@ def training_curves(metrics: Sequence[dict]) -> dict[str, dict[str, list[tuple[f
 
 
 def png(images: torch.Tensor, nrow: int | None = None, size: int = 64) -> bytes:
-    """A PNG grid of (N, C, H, W) images in [0, 1], each enlarged (nearest neighbour) to about
-    `size` pixels a side, as in samples.png."""
-    arr = grid_array(images, nrow)
-    scale = max(1, size // max(images.shape[-2:]))
-    img = Image.fromarray(arr)
-    if scale > 1:
-        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    """A PNG grid of (N, C, H, W) images in [0, 1], each enlarged to about `size` pixels a side."""
+    return grid_png(images, nrow, size)
 
 
 def subset(split: Split, n: int, seed: int) -> Split:
@@ -80,16 +69,11 @@ def subset(split: Split, n: int, seed: int) -> Split:
     return limit(split, n, np.random.default_rng(seed))
 
 
-def sample_images(model: nn.Module, n: int, seed: int, num_classes: int | None,
-                  sampler=None) -> tuple[torch.Tensor, int]:
-    """n generated examples and the grid's row length, with codes from `sampler` (None: the
-    prior). A conditional model gets one column per class (labels 0, 1, ..., K-1 repeated), so
-    each column shows one class."""
-    if getattr(model, "conditional", False) and num_classes:
-        rows = max(1, n // num_classes)
-        y = torch.arange(num_classes).repeat(rows)
-        return sample(model, len(y), seed=seed, y=y, sampler=sampler), num_classes
-    return sample(model, n, seed=seed, sampler=sampler), max(1, math.ceil(math.sqrt(n)))
+def sample_images(model: nn.Module, n: int, seed: int, sampler=None) -> tuple[torch.Tensor, int]:
+    """n generated examples and the grid's row length, laid out as samples.png (a conditional
+    model: one row per class), with codes from `sampler` (None: the prior)."""
+    images, nrow = sample_grid(model, n, seed, sampler)
+    return images, nrow or max(1, math.ceil(math.sqrt(len(images))))
 
 
 def reconstruction_pairs(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:

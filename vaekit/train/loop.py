@@ -32,7 +32,7 @@ from vaekit.errors import ConfigError, DataError, TrainingError, VaekitError
 from vaekit.evaluate.elbo import elbo_stats, objective_stats
 from vaekit.evaluate.latents import active_dims, few_active_warning, posterior_moments
 from vaekit.models import build_model
-from vaekit.sample import sample, save_grid
+from vaekit.sample import sample_grid, save_grid
 from vaekit.sample.samplers import fitted_sampler, require_codes
 from vaekit.train import checkpoint, messages, state
 from vaekit.train.batches import batches, num_batches
@@ -328,13 +328,8 @@ def _write_report(run: "rundir.Run", log: Callable[[str], None]) -> None:
 def _sample_grid(model, n: int, seed: int, path: Path, sampler=None) -> None:
     """samples.png, with codes from `sampler` (None: the prior); a conditional model gets one row
     per class."""
-    classes = getattr(model, "num_classes", None) if getattr(model, "conditional", False) else None
-    nrow = None
-    if classes:
-        nrow = max(1, n // classes)
-        n = nrow * classes
-    y = torch.arange(n) // nrow if classes else None
-    save_grid(sample(model, n, seed=seed, y=y, sampler=sampler), path, nrow=nrow)
+    images, nrow = sample_grid(model, n, seed, sampler)
+    save_grid(images, path, nrow=nrow)
 
 
 def _adam(params: list[torch.nn.Parameter], tc) -> torch.optim.Optimizer:
