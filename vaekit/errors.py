@@ -3,6 +3,9 @@ that names the problem and the fix; the CLI prints it and exits with code 2."""
 
 from __future__ import annotations
 
+import errno
+import os
+
 
 class VaekitError(Exception):
     """Base class of the errors a user can cause and fix."""
@@ -41,3 +44,22 @@ def one_line(e: BaseException) -> str:
     if isinstance(e, VaekitError):
         return msg or type(e).__name__
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+# What an OSError's errno means, in the words of our messages; readers and writers of files share it.
+_OS_CAUSES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EFBIG: "the file is larger than the file system or a size limit allows",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EIO: "an input/output error: the disk may be failing or disconnected",
+    errno.EISDIR: "it is a folder, not a file",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+}
+
+
+def os_cause(code: int) -> str:
+    """Why a file operation failed with errno `code`, in a few plain words."""
+    return _OS_CAUSES.get(code) or os.strerror(code).lower()

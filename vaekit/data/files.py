@@ -10,16 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from vaekit.errors import DataError
+from vaekit.errors import DataError, os_cause
 
-_CAUSES = {
-    errno.EISDIR: "it is a folder, not a file",
-    errno.ENOTDIR: "a part of the path is a file, not a folder",
-    errno.ENOENT: "no such file",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-    errno.EIO: "an input/output error: the disk may be failing or disconnected",
-}
 MEMORY_FIX = "use a smaller file, or a machine with more memory (data.limit applies after reading)"
 
 
@@ -29,7 +21,7 @@ def read_failure(path: str | Path, e: OSError, fix: str) -> DataError | None:
     reader words itself)."""
     if e.errno is None:
         return None
-    cause = _CAUSES.get(e.errno) or (e.strerror or "read failed").lower()
+    cause = "no such file" if e.errno == errno.ENOENT else os_cause(e.errno)
     if e.errno in (errno.EACCES, errno.EPERM):
         fix = f"make it readable (chmod a+r), or {fix}"
     return DataError(f"cannot read {e.filename or path} ({cause}); {fix}")  # the file in a folder that failed

@@ -26,7 +26,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from vaekit.errors import CheckpointError, OutputError, VaekitError
+from vaekit.errors import CheckpointError, OutputError, VaekitError, os_cause
 from vaekit.yamlio import loads_json
 
 # The temporary names atomic_write makes, and tempfile.mkstemp made before it: a dot, the
@@ -35,15 +35,6 @@ _TEMP_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
 _NEARLY_FULL = 1 << 20  # bytes free below which a write that failed without saying why met a full disk
 
-_REASONS = {
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "the disk quota is exceeded",
-    errno.EFBIG: "the file is larger than the file system or a size limit allows",
-    errno.EROFS: "the file system is read-only",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-    errno.EIO: "an input/output error: the disk may be failing or disconnected",
-}
 _FIXES = {
     errno.ENOSPC: "free some space or choose another location",
     errno.EDQUOT: "free some space or choose another location",
@@ -133,7 +124,7 @@ def _reason(code: int, folder: Path) -> str:
     """Why a file in `folder` could not be written, in words, from the errno of the failure."""
     if code == errno.ENOENT:  # the folder is gone, or a file system such as /proc makes no files
         return "the file system refuses new files there" if folder.is_dir() else "no such folder"
-    return _REASONS.get(code) or os.strerror(code).lower()
+    return os_cause(code)
 
 
 def _nearly_full(folder: Path) -> bool:
