@@ -140,6 +140,18 @@ def test_python_examples_run(page, tmp_path):
     assert proc.returncode == 0, f"an example of {page.name} failed:\n{proc.stdout}\n{proc.stderr}"
 
 
+def test_api_page_writes_a_new_family_in_under_40_lines():
+    """The family of the contract's example (docs/architecture.md): its config and class, from the
+    config's decorator to the end of the class, fit in under 40 lines; test_python_examples_run
+    trains it."""
+    block = next(b for b in code_blocks((DOCS / "api.md").read_text(), "python") if "MODELS.register(" in b)
+    lines = block.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("@dataclass"))
+    end = next(i for i, line in enumerate(lines) if line.startswith("config = "))
+    family = [line for line in lines[start:end] if line.strip()]
+    assert "def forward(self, batch) -> Terms:" in block and len(family) < 40, len(family)
+
+
 def test_api_page_registers_and_trains_a_custom_component():
     code = "\n".join(code_blocks((DOCS / "api.md").read_text(), "python"))
     assert "LIKELIHOODS.register(" in code and "vaekit.train(" in code

@@ -352,7 +352,7 @@ def test_a_sample_grid_too_large_leaves_a_finished_run(tmp_path, monkeypatch):
     def allocate(*args, **kwargs):
         raise RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 25600000000 bytes.")
 
-    monkeypatch.setattr(loop, "_sample_grid", allocate)
+    monkeypatch.setattr(loop, "save_grid", allocate)
     run = tmp_path / "run"
     code, _, err = cli("train", CONFIGS / "digits.yaml", "--out", run, "--data.limit=100", *TINY)
     assert code == 2 and "out of memory (tried to allocate 25.6 GB)" in error_line(err)

@@ -7,6 +7,7 @@ from vaekit.distributions import GaussianMixture, VampPrior
 from vaekit.distributions.mixtures import MixtureConfig, VampPriorConfig
 from vaekit.errors import ConfigError
 from vaekit.models import build_model
+from family_helpers import loss_of
 
 
 def _reference(weights, mu, logvar):
@@ -63,4 +64,4 @@ def test_bad_component_counts_and_free_bits():
         VampPrior(VampPriorConfig(components=0), 2, (4,))
     model = build_model(parse_config({"model": {"latent_dim": 2, "prior": {"name": "mixture"}}}).model, (4,))
     with pytest.raises(ConfigError, match="free bits"):
-        model.loss(torch.rand(3, 4), free_bits=0.5)
+        loss_of(model, torch.rand(3, 4), free_bits=0.5)

@@ -163,8 +163,8 @@ class Centroid(nn.Module):
         super().__init__()
         self.anchor = nn.Parameter(torch.zeros(()))
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
-        img = x[:, 0]  # (N, H, W)
+    def encode(self, batch) -> DiagonalGaussian:
+        img = batch.x[:, 0]  # (N, H, W)
         r = torch.arange(img.shape[-1], dtype=img.dtype) + 0.5
         mass = img.sum(dim=(1, 2))
         mu = torch.stack([(img.sum(1) * r).sum(1) / mass, (img.sum(2) * r).sum(1) / mass], dim=1)  # (N, 2)

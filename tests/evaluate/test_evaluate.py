@@ -88,9 +88,9 @@ class ZeroWeights(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(()))
         self.draws: list[int] = []
 
-    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
+    def log_weights(self, batch, num_samples: int) -> torch.Tensor:
         self.draws.append(num_samples)
-        return torch.zeros(num_samples, x.shape[0])
+        return torch.zeros(num_samples, len(batch))
 
 
 @pytest.mark.parametrize("k, chunk, batch", [(10, 3, 4), (10, 10, 7), (10, 64, 7), (1, 5, 10), (7, 0, 3)])

@@ -24,9 +24,9 @@ class Shrink(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(()))
         self.labels: list[torch.Tensor | None] = []
 
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        self.labels.append(y)
-        return 0.5 * x + 0.25
+    def reconstruct(self, batch) -> torch.Tensor:
+        self.labels.append(batch.y)
+        return 0.5 * batch.x + 0.25
 
 
 # ----------------------------------------------------------------------------- errors
@@ -58,8 +58,8 @@ def test_errors_of_grey_vectors_have_no_cross_entropy_or_ssim():
 
 def test_a_perfect_reconstruction_has_no_error(tiny_data):
     class Identity(Shrink):
-        def reconstruct(self, x, y=None):
-            return x.clone()
+        def reconstruct(self, batch):
+            return batch.x.clone()
 
     errors = reconstruction_errors(Identity(), tiny_data.test.x)
     assert float(errors["squared_error"].abs().max()) == 0 and float(errors["abs_error"].abs().max()) == 0

@@ -109,3 +109,14 @@ def test_a_model_whose_codes_ignore_the_input_gets_the_collapse_warning(run):
     result = evaluate(collapsed, "test", metrics=["latent"], write=False)
     assert result["active_units"] == 0 and abs(result["mutual_information"]) < 1e-6
     assert "posterior collapse" in result["collapse_warning"] and "objective.free_bits" in result["collapse_warning"]
+
+
+def test_a_wae_has_no_bound_and_a_point_mass_no_spread(tmp_path, tiny_config, data):
+    """A WAE's likelihood group is its reconstruction term alone (no NLL: it defines no bound);
+    point-mass posteriors (WAE, VQ-VAE) have active units but no KL per dimension or I(x; z)."""
+    out = tmp_path / "wae"
+    train(tiny_config("model.name=wae", "train.epochs=1"), out, dataset=data, log=lambda msg: None)
+    result = evaluate(load_run(out, dataset=data), "test", 10, write=False)
+    assert result["bound"] is False and "nll" not in result and "elbo" not in result and math.isfinite(result["recon"])
+    assert result["kl_per_dim"] is None and result["mutual_information"] is None
+    assert 0 <= result["active_units"] <= result["latent_dim"] == 4

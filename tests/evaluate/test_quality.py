@@ -23,6 +23,7 @@ from vaekit.evaluate.quality import (
 )
 from vaekit.run import load_run
 from vaekit.train.loop import train
+from vaekit.contract import Family, Traits
 
 
 def whitened(n: int, d: int, seed: int) -> np.ndarray:
@@ -226,8 +227,10 @@ def test_a_collapsed_model_scores_worse(run, data, cache):
     model = run.model
     one = data.test.x[:1]
 
-    class Collapsed(torch.nn.Module):
+    class Collapsed(Family):
         """Every sample is the same real example: precise, but with no diversity or recall."""
+
+        traits = Traits()
 
         def __init__(self):
             super().__init__()

@@ -6,6 +6,8 @@ from vaekit.config import parse_config
 from vaekit.distributions import DiagonalGaussian
 from vaekit.models import build_model
 from vaekit.models.btcvae import kl_decomposition
+from family_helpers import loss_of
+from vaekit.train.schedules import capacity_at
 
 
 def _terms(mu, logvar, n=10_000, seed=0):
@@ -38,24 +40,31 @@ def test_betatcvae_knows_the_training_set_size_and_trains():
     cfg = parse_config({"model": {"name": "betatcvae", "latent_dim": 2, "encoder": {"hidden": [16]}, "decoder": {"hidden": [16]}}})
     model = build_model(cfg.model, (6,))
 
-    class Data:
-        train = [0] * 500
-
-    model.on_train_start(Data())
+    model.on_train_start({"train_size": 500})
     assert int(model.dataset_size) == 500 and "dataset_size" in model.state_dict()
-    out = model.loss(torch.rand(8, 6).round())
+    out = loss_of(model, torch.rand(8, 6).round())
     assert torch.isfinite(out.loss) and {"mi", "tc", "dwkl"} <= set(out.metrics)
 
 
-def test_capacity_rises_linearly_and_is_saved():
-    cfg = parse_config({"model": {"name": "capacity_vae", "latent_dim": 2, "capacity": 10.0, "capacity_steps": 4}})
+def test_capacity_rises_linearly_in_the_trainers_schedule():
+    cfg = parse_config({"model": {"name": "capacity_vae", "latent_dim": 2, "capacity": 10.0, "capacity_steps": 4,
+                                  "gamma": 3.0}})
     model = build_model(cfg.model, (6,))
+    target = model.traits.kl_target
+    assert [capacity_at(step, target) for step in range(6)] == [0.0, 2.5, 5.0, 7.5, 10.0, 10.0]
+    assert capacity_at(7, None) == 0.0  # families without a KL target
     x = torch.rand(8, 6).round()
-    seen = []
-    for _ in range(6):
-        seen.append(model.loss(x).metrics["capacity"].item())
-    assert seen == [0.0, 2.5, 5.0, 7.5, 10.0, 10.0]
-    model.eval()
-    model.loss(x)
-    assert int(model.steps) == 6  # evaluation does not advance the schedule
-    assert "steps" in model.state_dict()
+    torch.manual_seed(0)
+    out = loss_of(model, x, capacity=2.5)
+    torch.manual_seed(0)
+    terms = model(x)  # the same draw
+    torch.testing.assert_close(out.loss, -terms.recon.mean() + 3.0 * (terms.kl.mean() - 2.5).abs())
+    assert out.metrics["capacity"].item() == 2.5
+    assert "steps" not in model.state_dict()  # the schedule's step is the trainer's, saved in its state
+
+
+def test_a_capacity_run_saved_with_the_old_step_counter_still_loads():
+    cfg = parse_config({"model": {"name": "capacity_vae", "latent_dim": 2}})
+    model = build_model(cfg.model, (6,))
+    state = {**model.state_dict(), "steps": torch.tensor(17)}
+    model.load_state_dict(state)  # the old buffer is dropped, not an unexpected key

@@ -1,7 +1,9 @@
-"""The contract every registered model family keeps, run over each with a tiny config.
+"""The contract every registered model family keeps (`vaekit.contract`), run over each with a
+tiny config.
 
-Shapes, a finite loss (the batch-mean negative ELBO, for families trained on the ELBO), one
-optimizer step changes every parameter, the importance weights average to the ELBO, save/load
+Shapes of the terms `forward` returns, a finite loss through the one reduction (the batch-mean
+negative ELBO, for families trained on the ELBO), the loss and the auxiliary loss each reaching
+only their own parameters, one optimizer step changes every parameter, the importance weights average to the ELBO, save/load
 through the run directory gives identical outputs, and the same seed gives the same model and
 the same numbers. Every family runs with every registered network and every likelihood variant;
 every prior runs on the base VAE. Every call passes the labels y: a conditional family needs them
@@ -20,7 +22,10 @@ import pytest
 import torch
 
 from vaekit.config import dump_config, parse_config
+from vaekit.contract import Batch, Family, Traits
+from vaekit.errors import ConfigError
 from vaekit.models import build_model
+from vaekit.objectives import Weights, reduce
 from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS
 from vaekit.run import WEIGHTS, load_run
 from vaekit.train.checkpoint import load_into, load_weights, save_weights
@@ -57,7 +62,7 @@ TINY_PRIORS: dict[str, dict] = {
 
 
 # Families whose posterior is a point mass: their outputs for a given x draw no noise.
-DETERMINISTIC = {"vqvae"}
+DETERMINISTIC = {"vqvae", "wae"}
 
 def test_every_registered_component_has_a_tiny_config():
     assert set(MODELS.names()) <= set(TINY_MODELS), "add the new model family to TINY_MODELS"
@@ -110,6 +115,16 @@ def y() -> torch.Tensor:
     return torch.arange(B) % CLASSES  # (B,)
 
 
+@pytest.fixture
+def batch(x, y) -> Batch:
+    return Batch(x, y)
+
+
+def loss_of(model, batch):
+    """The family's training loss, as the training step makes it."""
+    return reduce(model(batch), Weights(), model.traits.kl_target)
+
+
 def seeded(fn, seed: int = 7):
     torch.manual_seed(seed)
     return fn()
@@ -123,54 +138,86 @@ def perturb(model, scale: float = 0.2) -> None:
             p.add_(scale * torch.randn_like(p))
 
 
-def test_shapes(config, x, y):
+def test_shapes(config, x, y, batch):
     model = build(config)
-    d = config.model.latent_dim
-    out = model(x, y)
-    assert out.recon.shape == (B,) and out.kl.shape == (B,) and out.z.shape == (B, d)
-    q = model.encode(x, y)
+    assert isinstance(model, Family) and isinstance(model.traits, Traits)
+    d = model.code_size
+    out = model(batch)
+    lead = (B,) if out.samples is None else (out.samples, B)  # K draws per example (an IWAE)
+    assert out.recon.shape == lead and out.kl.shape == lead and out.elbo.shape == (B,)
+    assert out.z.shape[-1] == config.model.latent_dim * getattr(config.model, "code_dim", 1) == d
+    q = model.encode(batch)
     assert q.mu.shape == (B, d) and q.logvar.shape == (B, d)
-    assert model.log_weights(x, S, y).shape == (S, B)
+    if model.traits.bound:
+        assert model.log_weights(batch, S).shape == (S, B)
+    else:  # no likelihood bound (a WAE): the importance weights say so in one line
+        with pytest.raises(ConfigError, match="no likelihood bound"):
+            model.log_weights(batch, S)
     assert model.sample(4, y=torch.arange(4) % CLASSES).shape == (4, *SHAPE)
-    assert model.reconstruct(x, y).shape == x.shape
+    assert model.reconstruct(batch).shape == x.shape
     assert model.num_dims == 64
+    if not model.traits.conditional:  # a bare tensor is the batch of that x
+        model.eval()  # a VQ-VAE's codebook moves with every training pass
+        assert torch.equal(seeded(lambda: model(x).recon), seeded(lambda: model(Batch(x)).recon))
 
 
-def test_loss_is_finite_and_reports_the_elbo(config, case, x, y):
+def test_loss_is_finite_and_reports_the_elbo(config, case, batch):
     model = build(config)
-    result = seeded(lambda: model.loss(x, y))
+    result = seeded(lambda: loss_of(model, batch))
     assert result.loss.shape == () and torch.isfinite(result.loss)
     assert {"elbo", "kl"} <= set(result.metrics) and all(torch.isfinite(v) for v in result.metrics.values())
     if case[0] in ELBO_LOSS:
-        out = seeded(lambda: model(x, y))  # the same draw of z
+        out = seeded(lambda: model(batch))  # the same draw of z
         elbo = out.recon - out.kl
         torch.testing.assert_close(result.loss, -elbo.mean())
         torch.testing.assert_close(result.metrics["elbo"], elbo.mean())
         torch.testing.assert_close(result.metrics["kl"], out.kl.mean())
 
 
+def test_each_loss_reaches_only_its_own_parameters(config, batch):
+    """The step backpropagates loss + aux at once: the loss must not reach the auxiliary
+    parameters (a discriminator, a code prior) and the auxiliary loss must not reach the others."""
+    model = build(config)
+    model.train()
+    result = seeded(lambda: loss_of(model, batch))
+    aux = list(model.auxiliary_parameters())
+    aux_ids = {id(p) for p in aux}
+    main = [p for p in model.parameters() if id(p) not in aux_ids]
+    assert (result.aux_loss is not None) == bool(aux)
+    if aux:
+        for loss, params in ((result.loss, aux), (result.aux_loss, main)):
+            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+            assert all(g is None or not bool(g.any()) for g in grads)
+
+
 @torch.no_grad()
-def test_log_weights_average_to_the_elbo(config, x, y):
+def test_log_weights_average_to_the_elbo(config, batch):
     """E_q[log p(x, z) - log q(z|x)] is the ELBO: the importance weights and forward() agree
     within Monte Carlo error (5 standard errors, each example); exactly, for families whose
     posterior is a point mass."""
     model = build(config)
-    perturb(model)
-    log_w = seeded(lambda: model.log_weights(x, 400, y))  # (400, B)
-    if config.model.name in DETERMINISTIC:
-        torch.testing.assert_close(log_w, model(x, y).elbo.expand_as(log_w))
+    if not model.traits.bound:  # no weights to average; it says so
+        with pytest.raises(ConfigError, match="no likelihood bound"):
+            model.log_weights(batch, 400)
         return
-    elbo = torch.stack([seeded(lambda: model(x, y).elbo, seed=s) for s in range(40)])  # (40, B)
+    perturb(model)
+    model.eval()
+    log_w = seeded(lambda: model.log_weights(batch, 400))  # (400, B)
+    if config.model.name in DETERMINISTIC:
+        torch.testing.assert_close(log_w, model(batch).elbo.expand_as(log_w))
+        return
+    elbo = torch.stack([seeded(lambda: model(batch).elbo, seed=s) for s in range(40)])  # (40, B)
     stderr = (log_w.var(0) / len(log_w) + elbo.var(0) / len(elbo)).sqrt()
     z = (log_w.mean(0) - elbo.mean(0)) / stderr
     assert z.abs().max() < 5, z
 
 
-def test_one_step_changes_every_parameter(config, x, y):
+def test_one_step_changes_every_parameter(config, batch):
     model = build(config)
     before = {k: v.detach().clone() for k, v in model.named_parameters()}
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    seeded(lambda: model.loss(x, y).loss).backward()
+    result = seeded(lambda: loss_of(model, batch))
+    (result.loss + (result.aux_loss if result.aux_loss is not None else 0.0)).backward()
     opt.step()
     unchanged = [k for k, v in model.named_parameters() if torch.equal(v, before[k])]
     assert not unchanged, f"parameters the loss does not reach: {unchanged}"
@@ -188,26 +235,32 @@ def test_save_and_load_give_identical_outputs(config, x, y, tmp_path):
     other = build(config, seed=1)  # different initial weights, then the checkpoint on top
     load_into(other, load_weights(tmp_path / WEIGHTS), str(tmp_path))
     model.eval()
+    other.eval()  # a VQ-VAE's codebook moves with every training pass
     for loaded in (run.model, other):
         state, own = loaded.state_dict(), model.state_dict()
         assert state.keys() == own.keys()
         assert all(torch.equal(state[k], own[k]) for k in own)
-        a, b = seeded(lambda: model(x, y)), seeded(lambda: loaded(x, y))
+        batch = Batch(x, y)
+        a, b = seeded(lambda: model(batch)), seeded(lambda: loaded(batch))
         assert torch.equal(a.recon, b.recon) and torch.equal(a.kl, b.kl)
-        assert torch.equal(seeded(lambda: model.log_weights(x, S, y)), seeded(lambda: loaded.log_weights(x, S, y)))
+        if model.traits.bound:
+            assert torch.equal(seeded(lambda: model.log_weights(batch, S)), seeded(lambda: loaded.log_weights(batch, S)))
         g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
         assert torch.equal(model.sample(B, generator=g(), y=y), loaded.sample(B, generator=g(), y=y))
 
 
-def test_same_seed_same_result(config, x, y):
+def test_same_seed_same_result(config, batch):
     a, b, c = build(config, seed=5), build(config, seed=5), build(config, seed=6)
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
-    for fn in (lambda m: m(x, y).recon, lambda m: m.log_weights(x, S, y), lambda m: m.loss(x, y).loss):
+    fns = [lambda m: m(batch).recon, lambda m: loss_of(m, batch).loss]
+    if a.traits.bound:
+        fns.append(lambda m: m.log_weights(batch, S))
+    for fn in fns:
         assert torch.equal(seeded(lambda: fn(a)), seeded(lambda: fn(b)))
     if config.model.name not in DETERMINISTIC:  # the output draws z
-        assert not torch.equal(seeded(lambda: a(x, y).recon, seed=1), seeded(lambda: a(x, y).recon, seed=2))
+        assert not torch.equal(seeded(lambda: a(batch).recon, seed=1), seeded(lambda: a(batch).recon, seed=2))
 
 
 def test_the_mixture_sampler_decodes_every_family(config, x, y):
@@ -219,7 +272,7 @@ def test_the_mixture_sampler_decodes_every_family(config, x, y):
     model = build(config)
     perturb(model)
     model.eval()
-    labels = y if getattr(model, "conditional", False) else None
+    labels = y if model.traits.conditional else None
     gmm = GMMSampler(model, components=2).fit(x, labels)
     out = sample(model, B, seed=0, y=labels, sampler=gmm)
     assert out.shape == (B, *SHAPE) and torch.isfinite(out).all()

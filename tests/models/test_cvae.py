@@ -5,6 +5,8 @@ from vaekit.config import parse_config
 from vaekit.errors import ConfigError, DataError
 from vaekit.models import build_model
 from vaekit.sample import sample
+from family_helpers import loss_of
+from vaekit.contract import Batch
 
 
 def _cvae(encoder="mlp", classes=2, shape=(1, 4, 4)):
@@ -26,7 +28,7 @@ def test_the_label_chooses_what_is_generated(encoder):
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     for _ in range(150):
         opt.zero_grad()
-        model.loss(x, y).loss.backward()
+        loss_of(model, x, y).loss.backward()
         opt.step()
     model.eval()
     for cls in (0, 1):
@@ -39,10 +41,10 @@ def test_labels_are_required_and_checked():
     model = _cvae()
     x = torch.rand(3, 1, 4, 4)
     with pytest.raises(DataError, match="needs the labels"):
-        model.loss(x)
+        loss_of(model, x)
     with pytest.raises(DataError, match="labels must lie in 0..1"):
-        model.loss(x, torch.tensor([0, 1, 5]))
-    assert model.log_weights(x, 4, torch.tensor([0, 1, 1])).shape == (4, 3)
+        loss_of(model, x, torch.tensor([0, 1, 5]))
+    assert model.log_weights(Batch(x, torch.tensor([0, 1, 1])), 4).shape == (4, 3)
 
 
 def test_needs_a_labelled_data_set():

@@ -9,6 +9,7 @@ from vaekit.errors import ConfigError
 from vaekit.models import build_model
 from vaekit.run import METRICS
 from vaekit.train.loop import train
+from family_helpers import loss_of
 
 X = torch.bernoulli(torch.full((16, 10), 0.4), generator=torch.Generator().manual_seed(0))
 
@@ -35,7 +36,7 @@ def test_auxiliary_parameters_are_the_discriminator():
 def test_each_loss_reaches_only_its_own_parameters():
     model = _model()
     main, aux = _split(model)
-    result = model.loss(X)
+    result = loss_of(model, X)
     # As the training loop does it.
     result.loss.backward(inputs=main, retain_graph=True)
     assert all(p.grad is None for p in aux)
@@ -48,7 +49,7 @@ def test_each_loss_reaches_only_its_own_parameters():
     # The discriminator's loss alone, with nothing restricting it, never reaches the encoder or
     # decoder: it sees only detached reconstructions and samples.
     model.zero_grad(set_to_none=True)
-    model.loss(X).aux_loss.backward()
+    loss_of(model, X).aux_loss.backward()
     assert all(p.grad is None or not p.grad.any() for p in main)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in aux)
 
@@ -59,9 +60,9 @@ def test_without_the_feature_and_gan_terms_the_loss_is_the_vae():
     assert not missing and all(k.startswith("discriminator.") for k in unexpected)
     for beta in (1.0, 0.3):
         torch.manual_seed(1)
-        a = vg.loss(X, beta=beta)
+        a = loss_of(vg, X, beta=beta)
         torch.manual_seed(1)
-        b = vae.loss(X, beta=beta)
+        b = loss_of(vae, X, beta=beta)
         torch.testing.assert_close(a.loss, b.loss)
         for k in ("elbo", "recon", "kl"):
             torch.testing.assert_close(a.metrics[k], b.metrics[k])
@@ -69,7 +70,7 @@ def test_without_the_feature_and_gan_terms_the_loss_is_the_vae():
 
 def test_loss_is_the_weighted_sum_of_its_terms():
     model = _model(gan_weight=0.0, feature_weight=2.0, pixel_weight=0.5, feature_sigma=0.5)
-    out = model.loss(X, beta=0.7)
+    out = loss_of(model, X, beta=0.7)
     m = out.metrics
     torch.testing.assert_close(out.loss, -0.5 * m["recon"] + 0.7 * m["kl"] + 2.0 * m["feature_recon"])
     assert {"elbo", "recon", "kl", "feature_recon", "d_loss", "d_real", "d_fake"} <= set(m)

@@ -8,6 +8,8 @@ from vaekit.config import parse_config
 from vaekit.errors import ConfigError
 from vaekit.models import build_model
 from vaekit.models.vqvae import CodePrior
+from family_helpers import loss_of
+from vaekit.distributions import PointMass
 
 X = torch.bernoulli(torch.full((64, 12), 0.3), generator=torch.Generator().manual_seed(0))
 
@@ -22,14 +24,16 @@ def _model(**kw):
 def test_shapes_and_metrics():
     model = _model()
     q = model.encode(X)
-    assert q.mu.shape == (64, 6) and torch.all(q.logvar == q.logvar[0, 0])
+    assert isinstance(q, PointMass) and q.mu.shape == (64, 6) and torch.all(q.logvar == -math.inf)
+    model.eval()  # a training pass moves the codebook: the codes below must be this pass's
     out = model(X)
     assert out.recon.shape == (64,) and out.z.shape == (64, 6)
     _, codes, _ = model.quantize(X)
     torch.testing.assert_close(out.kl, -model.code_prior.log_prob(codes))  # a point mass on the codes
     torch.testing.assert_close(model.log_weights(X, 2)[1], out.elbo)  # the ELBO is the importance weight
-    result = model.loss(X)
-    assert {"recon", "elbo", "kl", "perplexity", "codebook_usage", "prior_nll"} <= set(result.metrics)
+    model.train()
+    result = loss_of(model, X)
+    assert {"recon", "elbo", "kl", "perplexity", "codebook_usage", "prior_nll", "commitment"} <= set(result.metrics)
     assert result.aux_loss is not None and result.aux_loss.shape == ()
     assert model.log_weights(X, 4).shape == (4, 64)
     assert model.sample(5).shape == (5, 12) and model.reconstruct(X).shape == X.shape
@@ -37,13 +41,13 @@ def test_shapes_and_metrics():
 
 def test_straight_through_gradient_reaches_the_encoder():
     model = _model(commitment=0.0)  # no commitment: the encoder's gradient is the decoder's alone
-    model.loss(X).loss.backward()
+    loss_of(model, X).loss.backward()
     grads = [p.grad for p in model.encoder.parameters()]
     assert all(g is not None and g.abs().sum() > 0 for g in grads)
-    # The loss gives the prior no gradient in its value, but trains it under one optimizer; the
-    # aux loss alone reaches only the prior.
+    assert all(p.grad is None for p in model.code_prior.parameters())  # the loss leaves the prior alone
+    # The aux loss alone reaches only the prior.
     model.zero_grad()
-    model.loss(X).aux_loss.backward()
+    loss_of(model, X).aux_loss.backward()
     assert all(p.grad is None for p in model.encoder.parameters())
     assert all(p.grad is not None for p in model.code_prior.parameters())
 
@@ -72,7 +76,7 @@ def test_first_training_batch_places_the_codebook_on_encoder_outputs():
     model = _model()
     assert not model.initialized
     z_e = model.encode_codes(X).detach().reshape(-1, 2)
-    result = model.loss(X)
+    result = loss_of(model, X)
     assert model.initialized
     # Before its EMA step the codebook held distinct encoder outputs; the step moved them by a
     # fraction (1 - ema_decay) at most, so each code is still close to some encoder output.
@@ -85,12 +89,12 @@ def test_codebook_moves_only_in_training():
     model = _model()
     before = model.codebook.clone()
     model.eval()
-    model.loss(X)
+    loss_of(model, X)
     model(X)
     model.log_weights(X, 2)
     assert torch.equal(model.codebook, before)
     model.train()
-    model.loss(X)
+    loss_of(model, X)
     assert not torch.equal(model.codebook, before)
 
 
@@ -119,7 +123,7 @@ def test_perplexity_is_exp_entropy_of_the_code_histogram():
     hist = torch.bincount(codes.flatten(), minlength=8).double()
     p = hist[hist > 0] / hist.sum()
     want = math.exp(float(-(p * p.log()).sum()))
-    metrics = model.loss(X).metrics
+    metrics = loss_of(model, X).metrics
     assert metrics["perplexity"].item() == pytest.approx(want, rel=1e-5)
     assert metrics["codebook_usage"].item() == pytest.approx(float((hist > 0).sum()) / 8)
 
@@ -173,18 +177,18 @@ def test_training_lowers_the_reconstruction_loss():
     model.eval()
     with torch.no_grad():
         start = -model(X).recon.mean().item()
-        prior_start = model.loss(X).metrics["prior_nll"].item()
+        prior_start = loss_of(model, X).metrics["prior_nll"].item()
     model.train()
     for _ in range(150):
         opt.zero_grad(), aux_opt.zero_grad()
-        result = model.loss(X)
+        result = loss_of(model, X)
         result.loss.backward(inputs=main, retain_graph=True)
         result.aux_loss.backward(inputs=aux)
         opt.step(), aux_opt.step()
     model.eval()
     with torch.no_grad():
         end = -model(X).recon.mean().item()
-        prior_end = model.loss(X).metrics["prior_nll"].item()
+        prior_end = loss_of(model, X).metrics["prior_nll"].item()
     assert end < start - 0.5, (start, end)
     assert prior_end < prior_start, (prior_start, prior_end)
 
@@ -192,7 +196,7 @@ def test_training_lowers_the_reconstruction_loss():
 def test_state_dict_round_trip_keeps_the_codebook():
     model = _model()
     for _ in range(3):
-        model.loss(X)  # move the buffers off their initial values
+        loss_of(model, X)  # move the buffers off their initial values
     state = model.state_dict()
     assert {"codebook", "cluster_size", "embed_sum", "unused_steps"} <= set(state)
     other = _model()

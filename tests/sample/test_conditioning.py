@@ -5,6 +5,7 @@ from vaekit.config import parse_config
 from vaekit.errors import ConfigError
 from vaekit.models import build_model
 from vaekit.sample import sample
+from vaekit.contract import Batch
 
 
 def test_a_class_for_an_unconditional_model_is_refused():
@@ -14,4 +15,4 @@ def test_a_class_for_an_unconditional_model_is_refused():
         sample(model, 3, seed=0, y=1)
     with torch.no_grad():  # labels are accepted and ignored by every unconditional method
         x = torch.rand(2, 4)
-        assert torch.equal(model.reconstruct(x, torch.tensor([0, 1])), model.reconstruct(x))
+        assert torch.equal(model.reconstruct(Batch(x, torch.tensor([0, 1]))), model.reconstruct(x))

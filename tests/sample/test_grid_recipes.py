@@ -10,12 +10,13 @@ from PIL import Image
 
 from vaekit.report import pictures
 from vaekit.sample import grid_png, sample_grid
+from vaekit.contract import Family, Traits
 
 
-class LabelPainter(torch.nn.Module):
+class LabelPainter(Family):
     """A conditional model whose sample k is an image filled with (label + 1) / 10."""
 
-    conditional = True
+    traits = Traits(conditional=True)
     num_classes = 3
 
     def __init__(self) -> None:

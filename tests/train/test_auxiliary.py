@@ -5,15 +5,16 @@ import torch
 from torch import nn
 
 import vaekit.models
+from vaekit.errors import TrainingError
 from vaekit.models import VAE
 from vaekit.train import loop
 from vaekit.train.checkpoint import load_state, load_weights
 
 
 class WithAux(VAE):
-    """A VAE plus one auxiliary scalar pulled towards 3 by its own loss. That loss also depends on
-    the encoder's weights with a huge factor: if it leaked into the main parameters, they would
-    differ from a plain VAE's trained the same way."""
+    """A VAE plus one auxiliary scalar pulled towards 3 by its own loss (per example), which reads
+    the encoder's weights detached, as the contract asks: the main parameters must train exactly
+    as a plain VAE's do."""
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
@@ -22,11 +23,20 @@ class WithAux(VAE):
     def auxiliary_parameters(self):
         return [self.aux]
 
-    def loss(self, x, y=None, *, beta=1.0, free_bits=0.0):
-        out = super().loss(x, y, beta=beta, free_bits=free_bits)
-        first = next(self.encoder.parameters())
-        out.aux_loss = (self.aux - 3.0) ** 2 + 1e3 * (first**2).sum()
-        return out
+    def forward(self, batch):
+        terms = super().forward(batch)
+        first = next(self.encoder.parameters()).detach()
+        terms.aux = ((self.aux - 3.0) ** 2 + 1e-3 * (first**2).sum()).expand(len(terms.recon))
+        return terms
+
+
+class Leaky(WithAux):
+    """An auxiliary loss that reaches the encoder's weights: the step refuses it."""
+
+    def forward(self, batch):
+        terms = super().forward(batch)
+        terms.aux = terms.aux + 1e3 * (next(self.encoder.parameters()) ** 2).sum()
+        return terms
 
 
 @pytest.fixture
@@ -56,6 +66,13 @@ def test_each_loss_reaches_only_its_own_parameters(tmp_path, tiny_data, tiny_con
     assert all(torch.equal(plain_weights[k], weights[k]) for k in plain_weights)  # the main model is untouched
     assert 0.5 < float(weights["aux"]) <= 3.0  # the auxiliary parameter learned from its own loss
     assert state["aux_optimizer"] is not None
+
+
+def test_an_auxiliary_loss_reaching_the_main_parameters_is_refused(tmp_path, tiny_data, tiny_config, monkeypatch):
+    build = lambda c, s, n=None: Leaky(c, tuple(s), n)  # noqa: E731
+    monkeypatch.setattr(loop, "build_model", build)
+    with pytest.raises(TrainingError, match="Leaky's auxiliary loss reaches its main parameters"):
+        fit(tiny_config("train.epochs=1"), tmp_path / "run", tiny_data)
 
 
 def test_resume_restores_the_auxiliary_optimizer(tmp_path, tiny_data, tiny_config, with_aux):

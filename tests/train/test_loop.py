@@ -26,6 +26,7 @@ from vaekit.run import load_run
 from vaekit.train import checkpoint, loop
 from vaekit.train.checkpoint import load_state, load_weights
 from vaekit.train.schedules import beta_at, lr_at
+from vaekit.train.step import Step
 
 TIMING = ("time", "images_per_sec")
 STEPS = 4  # 64 training examples in batches of 16
@@ -65,27 +66,20 @@ def assert_same_weights(a: dict, b: dict) -> None:
 
 
 def spy_on_loss(monkeypatch, poison=()):
-    """Wrap the model the loop builds so that every call of `loss` is recorded (its batch and
-    beta), and the calls numbered in `poison` (from 1; or every call, for `poison=True`) return NaN."""
+    """Wrap the training step's objective so that every call is recorded (its batch and beta),
+    and the calls numbered in `poison` (from 1; or every call, for `poison=True`) return NaN."""
     calls: list[dict] = []
-    real = loop.build_model
+    real, count = Step._objective, itertools.count(1)
 
-    def build(*args, **kwargs):
-        model = real(*args, **kwargs)
-        inner, count = model.loss, itertools.count(1)
+    def objective(self, batch, beta, capacity):
+        result = real(self, batch, beta, capacity)
+        n = next(count)
+        calls.append({"x": batch.x.clone(), "beta": float(beta)})
+        if poison is True or n in poison:
+            result.loss = result.loss * float("nan")
+        return result
 
-        def loss(x, y=None, **kw):
-            result = inner(x, y, **kw)
-            n = next(count)
-            calls.append({"x": x.clone(), "beta": float(kw["beta"])})
-            if poison is True or n in poison:
-                result.loss = result.loss * float("nan")
-            return result
-
-        model.loss = loss
-        return model
-
-    monkeypatch.setattr(loop, "build_model", build)
+    monkeypatch.setattr(Step, "_objective", objective)
     return calls
 
 

@@ -1,6 +1,8 @@
-"""Distributions as small classes: the Gaussian posterior, priors and likelihoods."""
+"""Distributions as small classes sharing one base (`Distribution`): the Gaussian and point-mass
+posteriors, priors and likelihoods."""
 
 from vaekit.distributions import likelihoods, mixtures, priors  # noqa: F401  (registers them)
+from vaekit.distributions.base import Distribution, PointMass
 from vaekit.distributions.gaussian import LOG_2PI, DiagonalGaussian
 from vaekit.distributions.likelihoods import Bernoulli, BernoulliConfig, Gaussian, GaussianConfig, Likelihood
 from vaekit.distributions.mixtures import GaussianMixture, VampPrior
@@ -11,10 +13,12 @@ __all__ = [
     "Bernoulli",
     "BernoulliConfig",
     "DiagonalGaussian",
+    "Distribution",
     "Gaussian",
     "GaussianMixture",
     "GaussianConfig",
     "Likelihood",
+    "PointMass",
     "Prior",
     "StandardNormal",
     "VampPrior",

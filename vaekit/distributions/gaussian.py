@@ -6,10 +6,12 @@ import math
 
 import torch
 
+from vaekit.distributions.base import Distribution, masked_sum
+
 LOG_2PI = math.log(2 * math.pi)
 
 
-class DiagonalGaussian:
+class DiagonalGaussian(Distribution):
     """N(mu, diag(exp(logvar))) over the last dimension; the other dimensions are batch.
 
     `log_prob` and `kl` sum over the last dimension and return the batch shape.
@@ -35,15 +37,23 @@ class DiagonalGaussian:
     def mean(self) -> torch.Tensor:
         return self.mu
 
+    @property
+    def mode(self) -> torch.Tensor:
+        return self.mu
+
     def rsample(self, num_samples: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """Reparameterised draw z = mu + sigma * eps: shape (*batch, D), or (S, *batch, D)."""
         shape = self.mu.shape if num_samples is None else (num_samples, *self.mu.shape)
         eps = torch.randn(shape, dtype=self.mu.dtype, device=self.mu.device, generator=generator)
         return self.mu + self.std * eps
 
-    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        """log q(z), summed over the last dimension; z may carry extra leading sample dimensions."""
-        return -0.5 * (LOG_2PI + self.logvar + (z - self.mu) ** 2 * torch.exp(-self.logvar)).sum(-1)
+    def log_prob(self, z: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """log q(z), summed over the last dimension (its masked entries left out); z may carry
+        extra leading sample dimensions."""
+        return masked_sum(-0.5 * (LOG_2PI + self.logvar + (z - self.mu) ** 2 * torch.exp(-self.logvar)), mask, 1)
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.rsample(None, generator).detach()
 
     def kl_per_dim(self, other: DiagonalGaussian | None = None) -> torch.Tensor:
         """Analytic KL(self || other) per dimension; `other=None` is the standard normal."""

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from vaekit.contract import Batch
+from vaekit.objectives import Weights, family_loss
 from vaekit.seeding import seeded
 
 
@@ -22,10 +24,13 @@ def per_example_terms(model: nn.Module, x: torch.Tensor, batch_size: int = 500, 
     with seeded(seed, device):
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device, non_blocking=True)
-            out = model(xb, None if y is None else y[start : start + batch_size].to(device))
-            parts["elbo"].append((out.recon - out.kl).double().cpu())
-            parts["recon"].append(out.recon.double().cpu())
-            parts["kl"].append(out.kl.double().cpu())
+            terms = model(Batch(xb, None if y is None else y[start : start + batch_size].to(device)))
+            recon, kl = terms.recon, terms.kl
+            if terms.samples is not None:  # K draws per example (an IWAE): their mean
+                recon, kl = recon.mean(0), kl.mean(0)
+            parts["elbo"].append((recon - kl).double().cpu())
+            parts["recon"].append(recon.double().cpu())
+            parts["kl"].append(kl.double().cpu())
     model.train(was_training)
     return {k: torch.cat(v) for k, v in parts.items()}
 
@@ -51,8 +56,9 @@ def elbo_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 500, seed: i
 @torch.no_grad()
 def objective_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 500, seed: int | None = 0,
                     y: torch.Tensor | None = None, beta: float = 1.0) -> float:
-    """The family's own training loss, `model.loss(x, y, beta=beta)`, averaged over `x` in eval
-    mode with fixed noise: what families not trained on the ELBO are judged by on held-out data."""
+    """The family's own training loss (its terms through `vaekit.objectives.reduce` at this beta;
+    a KL target at its full capacity), averaged over `x` in eval mode with fixed noise: what
+    families not trained on the ELBO are judged by on held-out data."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -61,6 +67,8 @@ def objective_stats(model: nn.Module, x: torch.Tensor, batch_size: int = 500, se
         for start in range(0, len(x), batch_size):
             xb = x[start : start + batch_size].to(device, non_blocking=True)
             yb = None if y is None else y[start : start + batch_size].to(device)
-            total += float(model.loss(xb, yb, beta=beta).loss) * len(xb)
+            target = model.traits.kl_target
+            weights = Weights(beta, 0.0, target.capacity if target is not None else 0.0)
+            total += float(family_loss(model, Batch(xb, yb), weights).loss) * len(xb)
     model.train(was_training)
     return total / len(x)

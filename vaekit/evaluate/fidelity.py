@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vaekit.contract import Batch
+
 # The constants of Wang et al. 2004.
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -41,7 +43,7 @@ def reconstruction_errors(model: nn.Module, x: torch.Tensor, batch_size: int = 5
     for start in range(0, len(x), batch_size):
         xb = x[start : start + batch_size].to(device)
         yb = None if y is None else y[start : start + batch_size].to(device)
-        recon = model.reconstruct(xb, yb).reshape(xb.shape)
+        recon = model.reconstruct(Batch(xb, yb)).reshape(xb.shape)
         diff = (recon.double() - xb.double()).flatten(1)  # (B, D)
         parts["squared_error"].append(diff.pow(2).sum(dim=1).cpu())
         parts["abs_error"].append(diff.abs().mean(dim=1).cpu())

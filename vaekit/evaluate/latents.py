@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vaekit.contract import Batch
+
 
 @torch.no_grad()
 def posterior_moments(model: nn.Module, x: torch.Tensor, batch_size: int = 500,
@@ -19,7 +21,7 @@ def posterior_moments(model: nn.Module, x: torch.Tensor, batch_size: int = 500,
     mus, logvars = [], []
     for start in range(0, len(x), batch_size):
         yb = None if y is None else y[start : start + batch_size].to(device)
-        q = model.encode(x[start : start + batch_size].to(device), yb)
+        q = model.encode(Batch(x[start : start + batch_size].to(device), yb))
         mus.append(q.mu.float().cpu())
         logvars.append(q.logvar.float().cpu())
     return torch.cat(mus), torch.cat(logvars)

@@ -214,7 +214,7 @@ def draw_samples(run: Run, n: int, seed: int, temperature: float = 1.0, labels: 
 
     g = torch.Generator().manual_seed(seed)
     y = None
-    if getattr(run.model, "conditional", False) and labels is not None:
+    if run.model.traits.conditional and labels is not None:
         y = labels[torch.randint(0, len(labels), (n,), generator=g)]  # the real split's class frequencies
     parts = []
     for i, start in enumerate(range(0, n, batch_size)):

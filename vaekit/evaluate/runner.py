@@ -76,9 +76,12 @@ class EvalContext:
 
 
 def likelihood_metrics(ctx: EvalContext) -> dict[str, Any]:
-    """Single-sample ELBO and its terms, and the importance-sampled NLL in nats and bits/dim."""
+    """Single-sample ELBO and its terms, and the importance-sampled NLL in nats and bits/dim. A
+    family without a likelihood bound (a WAE) has the reconstruction term alone."""
     dims = ctx.model.num_dims
     elbo = elbo_stats(ctx.model, ctx.x, ctx.eval_batch_size, seed=ctx.seed, y=ctx.y)
+    if not ctx.model.traits.bound:
+        return {"recon": elbo["recon"], "bound": False}
     values = importance_nll(ctx.model, ctx.x, ctx.importance_samples, ctx.batch_size, ctx.chunk_size, seed=ctx.seed, y=ctx.y)
     nll, nll_se = mean_and_stderr(values)
     out = {
@@ -101,9 +104,13 @@ def likelihood_metrics(ctx: EvalContext) -> dict[str, Any]:
 def latent_metrics(ctx: EvalContext) -> dict[str, Any]:
     """Active units (and which), KL per dimension against N(0, I), I(x; z) (clipped at 0, which it
     never is below, and the raw estimate, which can dip a little below 0) and the collapse warning
-    (or None)."""
+    (or None). A point-mass posterior (VQ-VAE, WAE) has active units only: no spread, so no KL per
+    dimension or I(x; z) to estimate."""
     mu, logvar = ctx.moments()
     dims = active_dims(mu, ctx.run.config.eval.active_units_threshold)
+    if not ctx.model.traits.gaussian_posterior:
+        return {"active_units": len(dims), "active_dims": dims, "latent_dim": int(mu.shape[1]), "kl_per_dim": None,
+                "mutual_information": None, "mutual_information_raw": None, "collapse_warning": None}
     kl = kl_per_dim(mu, logvar)
     raw = mutual_information(mu, logvar, generator=torch.Generator().manual_seed(ctx.seed))
     mi = max(0.0, raw)

@@ -37,7 +37,7 @@ TIME_BUDGET_EPOCHS = 1_000_000
 # Figures of evaluate's base result that have a column of their own, or are bookkeeping.
 _BASE_KEYS = {"split", "num_examples", "importance_samples", "elbo", "elbo_stderr", "recon", "kl", "nll",
               "nll_stderr", "nll_nats_per_dim", "nll_bits_per_dim", "active_units", "latent_dim", "num_dims",
-              "seconds", "metrics", "kl_per_dim", "collapse_warning",
+              "seconds", "metrics", "kl_per_dim", "collapse_warning", "bound",
               "mutual_information_raw", "measured", "weights_sha256"}  # evaluate's bookkeeping, not columns
 
 _BUDGET = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]+)\s*", re.IGNORECASE)

@@ -23,9 +23,9 @@ from typing import ClassVar
 import torch
 
 from vaekit.config import NON_NEGATIVE, Range
+from vaekit.contract import Batch, KLTarget, Terms, Traits
 from vaekit.distributions.gaussian import LOG_2PI
 from vaekit.models.vae import VAE, VAEConfig
-from vaekit.objectives import Loss
 from vaekit.registry import MODELS
 
 
@@ -71,31 +71,27 @@ class BetaTCVAEConfig(VAEConfig):
 class BetaTCVAE(VAE):
     """A VAE whose KL is split into MI, TC and dimension-wise KL, each with its own weight."""
 
-    ignores = frozenset({"free_bits"})  # objective settings this family has no use for
-    select_by = "objective"
+    traits = Traits(select_by="objective", ignores=frozenset({"free_bits"}))
 
     def __init__(self, config: BetaTCVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__(config, data_shape, num_classes)
         self.weights = (config.alpha, config.tc_weight, config.gamma)
         self.register_buffer("dataset_size", torch.tensor(0, dtype=torch.long))
 
-    def on_train_start(self, data) -> None:
-        self.dataset_size.fill_(len(data.train))
+    def on_train_start(self, facts) -> None:
+        self.dataset_size.fill_(int(facts["train_size"]))
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
-             free_bits: float = 0.0) -> Loss:
-        """-recon + beta * (alpha MI + tc_weight TC + gamma dim-wise KL); beta carries the warm-up."""
-        out = self(x, y)
-        n = max(int(self.dataset_size), x.shape[0])
+    def forward(self, batch: Batch | torch.Tensor) -> Terms:
+        """The VAE's terms, with beta weighing alpha MI + tc_weight TC + gamma dim-wise KL in
+        place of the KL (beta carries the warm-up); the three parts are logged."""
+        out = super().forward(batch)
+        n = max(int(self.dataset_size), out.z.shape[0])
         q = out.posterior
-        terms = kl_decomposition(out.z, q.mu, q.logvar, self.prior.log_prob(out.z), n)
+        parts = kl_decomposition(out.z, q.mu, q.logvar, self.prior.log_prob(out.z), n)
         a, b, g = self.weights
-        penalty = a * terms["mi"] + b * terms["tc"] + g * terms["dwkl"]
-        loss = (-out.recon + beta * penalty).mean()
-        with torch.no_grad():
-            metrics = {"elbo": out.elbo.mean(), "recon": out.recon.mean(), "kl": out.kl.mean(),
-                       **{k: v.mean() for k, v in terms.items()}}
-        return Loss(loss, metrics)
+        out.regularizer = a * parts["mi"] + b * parts["tc"] + g * parts["dwkl"]
+        out.logs.update(parts)
+        return out
 
 
 @dataclass(frozen=True)
@@ -112,26 +108,18 @@ class CapacityVAEConfig(VAEConfig):
 class CapacityVAE(VAE):
     """The annealed-capacity beta-VAE: the KL is pulled towards a target that rises during training."""
 
-    ignores = frozenset({"free_bits", "beta"})  # gamma and the capacity schedule replace them
-    select_by = "last"  # the loss pulls towards a capacity that rises: epochs are not comparable
+    # gamma and the capacity schedule replace beta and free bits; the loss pulls towards a capacity
+    # that rises, so epochs are not comparable and the last one is kept. The schedule is the
+    # trainer's (vaekit.train.schedules.capacity_at): the step count lives in the training state.
+    traits = Traits(select_by="last", ignores=frozenset({"free_bits", "beta"}))
 
     def __init__(self, config: CapacityVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__(config, data_shape, num_classes)
-        self.gamma, self.capacity, self.capacity_steps = config.gamma, config.capacity, max(1, config.capacity_steps)
-        # The step count is state: saved with the weights, so a resumed run continues the schedule.
-        self.register_buffer("steps", torch.tensor(0, dtype=torch.long))
+        self.traits = Traits(select_by="last", ignores=frozenset({"free_bits", "beta"}),
+                             kl_target=KLTarget(config.gamma, config.capacity, max(1, config.capacity_steps)))
+        # Runs saved before the schedule moved to the trainer kept a step counter with the weights.
+        self._register_load_state_dict_pre_hook(_drop_old_step_counter)
 
-    def current_capacity(self) -> float:
-        return self.capacity * min(1.0, int(self.steps) / self.capacity_steps)
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
-             free_bits: float = 0.0) -> Loss:
-        out = self(x, y)
-        c = self.current_capacity()
-        if self.training:
-            self.steps += 1
-        loss = -out.recon.mean() + self.gamma * (out.kl.mean() - c).abs()
-        with torch.no_grad():
-            metrics = {"elbo": out.elbo.mean(), "recon": out.recon.mean(), "kl": out.kl.mean(),
-                       "capacity": torch.tensor(c)}
-        return Loss(loss, metrics)
+def _drop_old_step_counter(state_dict, prefix, *args) -> None:
+    state_dict.pop(prefix + "steps", None)

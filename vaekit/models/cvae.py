@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from vaekit.config import NON_NEGATIVE, Range
+from vaekit.contract import Batch, Traits, as_batch
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError, DataError
 from vaekit.models.vae import VAE, VAEConfig
@@ -37,7 +38,7 @@ class CVAEConfig(VAEConfig):
 class CVAE(VAE):
     """q(z|x,y) and p(x|z,y) with one-hot labels y; everything else is the VAE's."""
 
-    conditional = True
+    traits = Traits(conditional=True)
 
     def __init__(self, config: CVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         classes = config.num_classes or num_classes or 0
@@ -64,8 +65,10 @@ class CVAE(VAE):
             raise DataError(f"labels must lie in 0..{self.num_classes - 1}, got {int(y.min())}..{int(y.max())}")
         return F.one_hot(y, self.num_classes).float()
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
-        c = self._onehot(y).to(x.dtype)  # (B, K)
+    def encode(self, batch: Batch | torch.Tensor) -> DiagonalGaussian:
+        b = as_batch(batch)
+        x = b.x
+        c = self._onehot(b.y).to(x.dtype)  # (B, K)
         if self.spatial:
             inp = torch.cat([x, c[:, :, None, None].expand(-1, -1, *x.shape[2:])], dim=1)
         else:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vaekit.config import AT_LEAST_1, Range
+from vaekit.contract import Batch, as_batch
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError
 from vaekit.models.layers import LayeredVAE
@@ -70,9 +71,9 @@ class HVAE(LayeredVAE):
     def _gaussian(self, h: torch.Tensor) -> DiagonalGaussian:
         return DiagonalGaussian.from_params(h, self.config.logvar_min, self.config.logvar_max)
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+    def encode(self, batch: Batch | torch.Tensor) -> DiagonalGaussian:
         """q(z_L | x), the top layer's posterior (what embeddings and the VampPrior use)."""
-        return self._gaussian(self.encoder(x))
+        return self._gaussian(self.encoder(as_batch(batch).x))
 
     def posterior(self, i: int, h_x: torch.Tensor, z_above: torch.Tensor) -> DiagonalGaussian:
         """q(z_i | x, z_{i+1}) from the x-features h_x (B, h) and z_{i+1} (*S, B, d)."""
@@ -114,8 +115,9 @@ class HVAE(LayeredVAE):
         return self.decode(self._down(z, temperature, generator)).mean
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def reconstruct(self, batch: Batch | torch.Tensor) -> torch.Tensor:
         """Every layer at its posterior mean, top first."""
+        x = as_batch(batch).x
         zs = [self.encode(x).mu]
         for i in reversed(range(len(self.dims) - 1)):
             zs.insert(0, self.posterior(i, self.q_x[i](x), zs[0]).mu)

@@ -7,8 +7,11 @@ alpha = 1 drops the per-example KL (the MMD-VAE); the MMD matches the aggregate 
 prior, so codes need not collapse onto it one example at a time.
 
 Tolstikhin, Bousquet, Gelly & Schoelkopf, "Wasserstein Auto-Encoders", ICLR 2018,
-https://arxiv.org/abs/1711.01558: a deterministic encoder z = mu(x), the reconstruction cost
--log p(x|z), and lambda MMD(q(z), p(z)) with the IMQ kernel.
+https://arxiv.org/abs/1711.01558: a deterministic encoder z = f(x) (a point-mass posterior), the
+reconstruction cost -log p(x|z), and lambda MMD(q(z), p(z)) with the IMQ kernel. A WAE defines no
+likelihood bound: its KL term is 0 by construction (it is not part of the objective), its
+validation "ELBO" is the reconstruction log-likelihood at the code, and evaluation reports
+reconstruction and sample quality, not an NLL.
 """
 
 from __future__ import annotations
@@ -19,8 +22,10 @@ from typing import ClassVar, Literal
 import torch
 
 from vaekit.config import NON_NEGATIVE, Range
+from vaekit.contract import Batch, Terms, Traits, as_batch
+from vaekit.distributions import PointMass
+from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig
-from vaekit.objectives import Loss
 from vaekit.objectives.mmd import mmd
 from vaekit.registry import MODELS
 
@@ -39,29 +44,25 @@ class InfoVAEConfig(VAEConfig):
 class InfoVAE(VAE):
     """A VAE whose KL is partly replaced by an MMD between the aggregate posterior and the prior."""
 
-    ignores = frozenset({"free_bits"})  # objective settings this family has no use for
-    select_by = "objective"  # its ELBO can worsen as the MMD objective improves
-    deterministic = False
+    # Its ELBO can worsen as the MMD objective improves: the best epoch is the best objective.
+    traits = Traits(select_by="objective", ignores=frozenset({"free_bits"}))
 
     def __init__(self, config: InfoVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__(config, data_shape, num_classes)
         self.alpha, self.lam, self.kernel = config.alpha, config.lam, config.kernel
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
-             free_bits: float = 0.0) -> Loss:
-        """beta scales both regularisers (so KL warm-up applies to them)."""
-        q = self.encode(x, y)
-        z = q.mu if self.deterministic else self.reparameterize(q)
-        px = self.decode(z, y)
-        recon = px.log_prob(x)
-        kl = self.prior.kl(q, z)
+    def forward(self, batch: Batch | torch.Tensor) -> Terms:
+        """The ELBO's terms, with beta weighing (1 - alpha) KL + (alpha + lambda - 1) MMD in place of
+        the KL (so KL warm-up applies to both). The MMD is a statistic of the whole batch: every
+        example carries it, so its batch mean is the MMD itself."""
+        b = as_batch(batch)
+        terms = super().forward(b)
+        z = terms.z
         prior_z = self.prior.sample(z.shape[0]).to(z.dtype)
-        divergence = mmd(z.float(), prior_z.float(), self.kernel)
-        reg = (1.0 - self.alpha) * kl.mean() + (self.alpha + self.lam - 1.0) * divergence
-        loss = -recon.mean() + beta * reg
-        with torch.no_grad():
-            metrics = {"elbo": (recon - kl).mean(), "recon": recon.mean(), "kl": kl.mean(), "mmd": divergence.detach()}
-        return Loss(loss, metrics)
+        divergence = mmd(z.float(), prior_z.float(), self.kernel).expand(z.shape[0])  # (B,)
+        terms.regularizer = (1.0 - self.alpha) * terms.kl + (self.alpha + self.lam - 1.0) * divergence
+        terms.logs["mmd"] = divergence
+        return terms
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,38 @@ class WAEConfig(InfoVAEConfig):
 
 @MODELS.register("wae", config=WAEConfig)
 class WAE(InfoVAE):
-    """WAE-MMD: deterministic codes, reconstruction cost plus lambda MMD(q(z), p(z)).
+    """WAE-MMD: a deterministic encoder (a point-mass posterior), the reconstruction cost plus
+    lambda MMD(q(z), p(z)); no likelihood bound."""
 
-    Its 'ELBO' metrics use the encoder's Gaussian as if it were a posterior; a WAE defines no
-    likelihood bound, so compare WAEs by reconstruction and sample quality."""
+    traits = Traits(posterior="point_mass", select_by="objective", ignores=frozenset({"free_bits"}), bound=False)
 
-    deterministic = True
+    def __init__(self, config: WAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
+        if config.alpha != 1.0:
+            raise ConfigError(f"model 'wae' has deterministic codes and no KL term for model.alpha to weigh "
+                              f"(got {config.alpha}); remove model.alpha, or use model.name=infovae")
+        super().__init__(config, data_shape, num_classes)
+
+    def encoder_features(self) -> int:
+        """The code itself: latent_dim numbers."""
+        return self.latent_dim
+
+    def encode(self, batch: Batch | torch.Tensor) -> PointMass:
+        """The point mass at the code f(x), (B, D)."""
+        return PointMass(self.encoder(as_batch(batch).x).float())
+
+    def forward(self, batch: Batch | torch.Tensor) -> Terms:
+        """log p(x|f(x)) and lambda MMD(q(z), p(z)) (beta weighs it, so warm-up applies); the KL
+        is 0 by construction: the reported "ELBO" is the reconstruction log-likelihood."""
+        b = as_batch(batch)
+        z = self.encode(b).value
+        px = self.decode(z, b.y)
+        recon = px.log_prob(b.x, b.mask)
+        prior_z = self.prior.sample(z.shape[0]).to(z.dtype)
+        divergence = mmd(z.float(), prior_z.float(), self.kernel).expand(z.shape[0])  # (B,)
+        return Terms(recon, torch.zeros_like(recon), regularizer=self.lam * divergence, logs={"mmd": divergence},
+                     z=z, posterior=PointMass(z), px=px)
+
+    def log_weights(self, batch: Batch | torch.Tensor, num_samples: int) -> torch.Tensor:
+        raise ConfigError("model 'wae' defines no likelihood bound (its posterior is a point mass), so there is no "
+                          "importance-sampled NLL; compare WAEs by reconstruction and sample quality "
+                          "(vaekit evaluate --metrics fidelity,quality)")

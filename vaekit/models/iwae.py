@@ -19,10 +19,9 @@ from typing import ClassVar, Literal
 import torch
 
 from vaekit.config import AT_LEAST_1, Range
-from vaekit.distributions import DiagonalGaussian
+from vaekit.contract import Batch, Terms, Traits, as_batch
 from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig
-from vaekit.objectives import Loss, iwae_bound
 from vaekit.registry import MODELS
 
 
@@ -39,8 +38,8 @@ class IWAEConfig(VAEConfig):
 class IWAE(VAE):
     """A VAE trained on the K-sample importance-weighted bound."""
 
-    ignores = frozenset({"free_bits"})  # objective settings this family has no use for
-    select_by = "objective"  # the K-sample bound, tighter than the ELBO it is not trained on
+    # Selected by the K-sample bound, tighter than the ELBO it is not trained on.
+    traits = Traits(select_by="objective", ignores=frozenset({"free_bits"}))
 
     def __init__(self, config: IWAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         if config.k < 1:
@@ -49,36 +48,21 @@ class IWAE(VAE):
         self.k = config.k
         self.estimator = config.estimator
 
-    def _log_terms(self, x: torch.Tensor, z: torch.Tensor, q: DiagonalGaussian, y) -> tuple[torch.Tensor, torch.Tensor]:
-        """log p(x|z) and log p(z) - log q(z|x) for z (K, B, D): two (K, B) tensors."""
-        ys = None if y is None else y.expand(z.shape[0], *y.shape)
-        return self.decode(z, ys).log_prob(x), self.prior.log_prob(z) - q.log_prob(z)
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
-             free_bits: float = 0.0) -> Loss:
-        """The negative K-sample bound with log w = log p(x|z) + beta (log p(z) - log q(z|x)),
-        batch-mean; the metrics report the unweighted bound and ELBO."""
-        q = self.encode(x, y)
+    def forward(self, batch: Batch | torch.Tensor) -> Terms:
+        """Terms of K posterior draws per example, (K, B): log p(x|z_k) and log q(z_k|x) - log p(z_k).
+        The reduction forms the K-sample bound of them (with beta weighing the second). With the DReG
+        estimator, in training, they are computed at a detached copy of the draws with q's
+        parameters held fixed, and `reparam` hands the reduction both copies for the encoder's
+        gradient; the values are the same."""
+        b = as_batch(batch)
+        q = self.encode(b)
         z = q.rsample(self.k)  # (K, B, D)
+        ys = None if b.y is None else b.y.expand(self.k, *b.y.shape)
         if self.estimator == "standard" or not torch.is_grad_enabled():  # DReG changes the gradient only
-            log_px, log_ratio = self._log_terms(x, z, q, y)
-            log_w = log_px + beta * log_ratio
-            loss = -iwae_bound(log_w).mean()
-        else:
-            # log w at a detached copy of z with q's parameters held fixed: its gradient reaches the
-            # decoder and prior (the standard sum_k w~_k grad log w_k), and d log w_k / dz_k.
-            z_fixed = z.detach().requires_grad_(True)
-            log_px, log_ratio = self._log_terms(x, z_fixed, q.detach(), y)
-            log_w = log_px + beta * log_ratio
-            w = torch.softmax(log_w.detach().float(), dim=0)  # (K, B) normalised weights
-            (dlogw_dz,) = torch.autograd.grad(log_w.sum(), z_fixed, retain_graph=True)
-            # The encoder's gradient, sum_k w~_k^2 dlog w_k/dz_k dz_k/dphi, flows through z alone.
-            encoder_term = ((w**2).unsqueeze(-1) * dlogw_dz.detach() * z).sum((0, -1))
-            surrogate = -((w * log_w).sum(0) + encoder_term).mean()
-            value = -iwae_bound(log_w.detach()).mean()
-            loss = value + (surrogate - surrogate.detach())  # the value of -L_K, the DReG gradient
-        with torch.no_grad():
-            unweighted = (log_px + log_ratio).detach()  # beta = 1: the bound and ELBO themselves
-            metrics = {"iwae_bound": iwae_bound(unweighted).mean(), "elbo": unweighted.mean(),
-                       "kl": -log_ratio.detach().mean()}
-        return Loss(loss, metrics)
+            px = self.decode(z, ys)
+            return Terms(px.log_prob(b.x, b.mask), q.log_prob(z) - self.prior.log_prob(z), z=z, posterior=q, px=px)
+        z_fixed = z.detach().requires_grad_(True)
+        q_fixed = q.detach()
+        px = self.decode(z_fixed, ys)
+        return Terms(px.log_prob(b.x, b.mask), q_fixed.log_prob(z_fixed) - self.prior.log_prob(z_fixed),
+                     reparam=(z_fixed, z), z=z, posterior=q, px=px)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vaekit.config import AT_LEAST_1, Range
+from vaekit.contract import Batch, as_batch
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError
 from vaekit.models.layers import LayeredVAE
@@ -79,9 +80,9 @@ class LadderVAE(LayeredVAE):
             out.append(DiagonalGaussian.from_params(head(d)))
         return out
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+    def encode(self, batch: Batch | torch.Tensor) -> DiagonalGaussian:
         """q(z_L | x), the top layer's posterior (what embeddings and the VampPrior use)."""
-        return self.bottom_up(x)[-1]
+        return self.bottom_up(as_batch(batch).x)[-1]
 
     def infer_top(self, x: torch.Tensor):
         est = self.bottom_up(x)
@@ -114,9 +115,9 @@ class LadderVAE(LayeredVAE):
         return self.decode(z).mean
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def reconstruct(self, batch: Batch | torch.Tensor) -> torch.Tensor:
         """Top-down with every layer at its posterior mean."""
-        est = self.bottom_up(x)
+        est = self.bottom_up(as_batch(batch).x)
         z = est[-1].mu
         for i in range(len(self.dims) - 2, -1, -1):
             z = merge(est[i], DiagonalGaussian.from_params(self.down[i](z))).mu

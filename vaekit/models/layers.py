@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import torch
 
-from vaekit.models.vae import VAE, VAEOutput
-from vaekit.objectives import Loss, elbo_loss
+from vaekit.contract import Batch, Terms, Traits, as_batch
+from vaekit.models.vae import VAE
 
 
 class LayeredVAE(VAE):
     """A VAE with Gaussian latent layers z_1 (bottom) ... z_L (top); the prior module is z_L's."""
 
-    hierarchical = True
+    traits = Traits(hierarchical=True)
 
     def infer_top(self, x: torch.Tensor):
         """q(z_L | x), and what the layers below need of x (computed once per x)."""
@@ -45,25 +45,17 @@ class LayeredVAE(VAE):
         """p(x | the layers), from the layers bottom first."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        zs, _, _, kls, q_top = self.top_down(x)
+    def forward(self, batch: Batch | torch.Tensor) -> Terms:
+        """log p(x | the layers) and the KL summed over layers, with each layer's KL (bottom
+        first) for free bits per layer."""
+        b = as_batch(batch)
+        zs, _, _, kls, q_top = self.top_down(b.x)
         px = self.decode_layers(zs)
-        out = VAEOutput(px.log_prob(x), torch.stack(kls).sum(0), None, zs[-1], q_top, px)
-        out.kl_layers = kls  # bottom first
-        return out
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
-             free_bits: float = 0.0) -> Loss:
-        out = self(x, y)
-        result = elbo_loss(out.recon, out.kl, beta=beta, free_bits=0.0)
-        if free_bits > 0:  # free bits per layer: each layer's batch-mean KL counts at least free_bits nats
-            kl = torch.stack([k.mean().clamp(min=free_bits) for k in out.kl_layers]).sum()
-            result.loss = -out.recon.mean() + beta * kl
-        for i, k in enumerate(out.kl_layers, start=1):
-            result.metrics[f"kl_layer{i}"] = k.detach().mean()
-        return result
+        return Terms(px.log_prob(b.x, b.mask), torch.stack(kls).sum(0), kl_layers=tuple(kls), z=zs[-1],
+                     posterior=q_top, px=px)
 
     @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
-        zs, log_q, log_p, _, _ = self.top_down(x, num_samples)
-        return self.decode_layers(zs).log_prob(x) + sum(log_p) - sum(log_q)
+    def log_weights(self, batch: Batch | torch.Tensor, num_samples: int) -> torch.Tensor:
+        b = as_batch(batch)
+        zs, log_q, log_p, _, _ = self.top_down(b.x, num_samples)
+        return self.decode_layers(zs).log_prob(b.x, b.mask) + sum(log_p) - sum(log_q)

@@ -4,8 +4,10 @@ Kingma & Welling, "Auto-Encoding Variational Bayes", https://arxiv.org/abs/1312.
 Higgins et al., "beta-VAE", ICLR 2017 (beta is `objective.beta`).
 
 The encoder emits (mu, log sigma^2) of a diagonal Gaussian q(z|x); z = mu + sigma * eps; the
-decoder emits the parameters of the likelihood p(x|z); the prior p(z) is a module. The other
-families subclass this one and override what their paper changes.
+decoder emits the parameters of the likelihood p(x|z); the prior p(z) is a module. `forward`
+returns the per-example terms of the contract (`vaekit.contract`); the loss is made of them in
+`vaekit.objectives.reduce`. The other families subclass this one and override what their paper
+changes.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
-from torch import nn
-
 from vaekit.config import AT_LEAST_1, LikelihoodConfig, ModelConfig, NetworkConfig, PriorConfig, Range
+from vaekit.contract import Batch, Family, Terms, Traits, as_batch
 from vaekit.distributions import BernoulliConfig, DiagonalGaussian
 from vaekit.distributions.priors import StandardNormalConfig
 from vaekit.errors import ConfigError
 from vaekit.nn.mlp import MLPConfig
-from vaekit.objectives import Loss, elbo_loss
 from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS
 
 
@@ -38,32 +38,11 @@ class VAEConfig(ModelConfig):
     ranges: ClassVar[dict[str, Range]] = {"latent_dim": AT_LEAST_1}
 
 
-@dataclass
-class VAEOutput:
-    """Per-example terms of one forward pass; every (B,) tensor is in nats."""
-
-    recon: torch.Tensor  # log p(x|z), (B,)
-    kl: torch.Tensor  # KL(q(z|x) || p(z)), (B,)
-    kl_per_dim: torch.Tensor | None  # (B, D) where the prior has a closed-form KL
-    z: torch.Tensor  # (B, D)
-    posterior: DiagonalGaussian
-    px: object  # the likelihood's distribution object
-
-    @property
-    def elbo(self) -> torch.Tensor:
-        return self.recon - self.kl
-
-
 @MODELS.register("vae", config=VAEConfig)
-class VAE(nn.Module):
-    """encode(x) -> q(z|x); reparameterize(q) -> z; decode(z) -> p(x|z); forward(x) -> VAEOutput."""
+class VAE(Family):
+    """encode(batch) -> q(z|x); reparameterize(q) -> z; decode(z) -> p(x|z); forward(batch) -> Terms."""
 
-    conditional = False  # whether the labels y change what the model does
-    gaussian_posterior = True  # whether encode() is a real Gaussian (not a point mass dressed as one)
-    hierarchical = False  # whether encode() gives the top of several latent layers
-    # What keeps the best checkpoint when train.select_by is "auto": "elbo" for families trained
-    # on it, "objective" (the family's own validation loss) or "last" for the others.
-    select_by = "elbo"
+    traits = Traits()
 
     def __init__(self, config: VAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         super().__init__()
@@ -93,12 +72,18 @@ class VAE(nn.Module):
         """Number of data dimensions, for nats/dim and bits/dim."""
         return math.prod(self.data_shape)
 
-    # Every method takes the labels `y` (B,) as an optional argument: the unconditional VAE ignores
-    # them, conditional families use them, and callers never need to know which is which.
+    @property
+    def code_size(self) -> int:
+        """Numbers in one code as `encode` returns it."""
+        return self.latent_dim
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+    # Methods that read data take a Batch (or a bare tensor x); the decoding methods take the
+    # condition y beside the code: the unconditional VAE ignores it, conditional families use it,
+    # and callers never need to know which is which.
+
+    def encode(self, batch: Batch | torch.Tensor) -> DiagonalGaussian:
         """q(z|x): a diagonal Gaussian with (B, D) mean and log-variance."""
-        mu, logvar = self.encoder(x).float().chunk(2, dim=-1)
+        mu, logvar = self.encoder(as_batch(batch).x).float().chunk(2, dim=-1)
         return DiagonalGaussian(mu, logvar)
 
     def reparameterize(self, q: DiagonalGaussian, num_samples: int | None = None) -> torch.Tensor:
@@ -114,27 +99,24 @@ class VAE(nn.Module):
         `vaekit.decode` move through). Here that is `decode`; a hierarchy differs."""
         return self.decode(z, y)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        q = self.encode(x, y)
+    def forward(self, batch: Batch | torch.Tensor) -> Terms:
+        """The per-example terms of one posterior draw: log p(x|z) and KL(q(z|x) || p(z)), (B,)."""
+        b = as_batch(batch)
+        q = self.encode(b)
         z = self.reparameterize(q)
-        px = self.decode(z, y)
+        px = self.decode(z, b.y)
         kl_per_dim = self.prior.kl_per_dim(q)
         kl = kl_per_dim.sum(-1) if kl_per_dim is not None else self.prior.kl(q, z)
-        return VAEOutput(px.log_prob(x), kl, kl_per_dim, z, q, px)
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
-             free_bits: float = 0.0) -> Loss:
-        """The training objective for one batch: the negative beta-ELBO, batch-mean."""
-        out = self(x, y)
-        return elbo_loss(out.recon, out.kl, beta=beta, free_bits=free_bits, kl_per_dim=out.kl_per_dim)
+        return Terms(px.log_prob(b.x, b.mask), kl, kl_per_dim=kl_per_dim, z=z, posterior=q, px=px)
 
     @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
+    def log_weights(self, batch: Batch | torch.Tensor, num_samples: int) -> torch.Tensor:
         """log p(x, z_s) - log q(z_s|x) for S posterior draws: (S, B), for the IWAE estimate."""
-        q = self.encode(x, y)
+        b = as_batch(batch)
+        q = self.encode(b)
         z = q.rsample(num_samples)  # (S, B, D)
-        ys = None if y is None else y.expand(num_samples, *y.shape)  # (S, B): labels follow the samples
-        return self.decode(z, ys).log_prob(x) + self.prior.log_prob(z) - q.log_prob(z)
+        ys = None if b.y is None else b.y.expand(num_samples, *b.y.shape)  # (S, B): labels follow the samples
+        return self.decode(z, ys).log_prob(b.x, b.mask) + self.prior.log_prob(z) - q.log_prob(z)
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
@@ -151,6 +133,7 @@ class VAE(nn.Module):
         return self.decode_code(z, y).mean
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def reconstruct(self, batch: Batch | torch.Tensor) -> torch.Tensor:
         """The likelihood's mean at the posterior mean."""
-        return self.decode(self.encode(x, y).mu, y).mean
+        b = as_batch(batch)
+        return self.decode(self.encode(b).mu, b.y).mean

@@ -28,11 +28,12 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from vaekit.config import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
+from vaekit.contract import Batch, Terms, Traits, as_batch
 from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig
-from vaekit.objectives import Loss
 from vaekit.registry import MODELS, NETWORKS
 
 
@@ -67,9 +68,9 @@ class Discriminator(nn.Module):
 class VAEGAN(VAE):
     """A VAE with a discriminator whose features give the reconstruction a learned metric."""
 
-    ignores = frozenset({"free_bits"})  # objective settings this family has no use for
+    # The learned metric moves with the discriminator: epochs are not comparable, the last is kept.
+    traits = Traits(select_by="last", ignores=frozenset({"free_bits"}))
     real_label = 0.9  # one-sided label smoothing of the discriminator's real targets
-    select_by = "last"  # the learned metric moves with the discriminator: epochs are not comparable
 
     def __init__(self, config: VAEGANConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         if config.disc_features <= 0:
@@ -82,38 +83,42 @@ class VAEGAN(VAE):
         super().__init__(config, data_shape, num_classes)
         self.discriminator = Discriminator(config, self.data_shape)
 
-    def auxiliary_parameters(self):
-        """The discriminator's parameters: the loop trains them on `aux_loss` alone."""
-        return self.discriminator.parameters()
+    def auxiliary_parameters(self) -> list[nn.Parameter]:
+        """The discriminator's parameters: the loop trains them on `Terms.aux` alone."""
+        return list(self.discriminator.parameters())
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
-             free_bits: float = 0.0) -> Loss:
-        """The encoder/decoder loss (batch-mean, see the module docstring) and the
-        discriminator's `aux_loss`; the metrics report the unweighted ELBO."""
+    def forward(self, batch: Batch | torch.Tensor) -> Terms:
+        """The VAE's terms (the pixel likelihood weighted by pixel_weight), the feature-space and
+        adversarial penalties of the encoder and decoder, and the discriminator's loss as `aux`;
+        all per example (see the module docstring)."""
         c = self.config
-        out = self(x, y)  # z ~ q(z|x) drawn exactly as the VAE draws it
+        b = as_batch(batch)
+        x, n = b.x, b.x.shape[0]
+        out = super().forward(b)  # z ~ q(z|x) drawn exactly as the VAE draws it
         x_tilde = out.px.mean
-        z_p = self.prior.sample(x.shape[0]).to(out.z.dtype)
-        x_p = self.decode(z_p, y).mean
-        n = x.shape[0]
+        z_p = self.prior.sample(n).to(out.z.dtype)
+        x_p = self.decode(z_p, b.y).mean
 
-        # The encoder and decoder: pixels, KL, the learned metric and fooling D.
+        # The encoder and decoder: the learned metric and fooling D, through a copy of D whose
+        # weights are detached, so these terms reach the encoder and decoder only and D is trained
+        # on `aux` alone: one backward pass of loss + aux then gives each its own gradient.
         f_real, logit_real = self.discriminator(x)
-        f_fake, logit_fake = self.discriminator(torch.cat([x_tilde, x_p]).to(x.dtype))
+        frozen = {name: p.detach() for name, p in self.discriminator.named_parameters()}
+        frozen.update(self.discriminator.named_buffers())
+        f_fake, logit_fake = functional_call(self.discriminator, frozen, (torch.cat([x_tilde, x_p]).to(x.dtype),))
         feature_nll = (f_real.detach() - f_fake[:n]).pow(2).sum(-1) / (2.0 * c.feature_sigma**2)  # (B,)
-        gen_gan = F.softplus(-logit_fake[:n]).mean() + F.softplus(-logit_fake[n:]).mean()
-        kl = out.kl.mean()
-        loss = (-c.pixel_weight * out.recon.mean() + beta * kl + c.feature_weight * feature_nll.mean()
-                + c.gan_weight * gen_gan)
+        gen_gan = F.softplus(-logit_fake[:n]) + F.softplus(-logit_fake[n:])  # (B,)
 
         # The discriminator: real against detached reconstructions and prior samples.
         _, logit_det = self.discriminator(torch.cat([x_tilde, x_p]).detach().to(x.dtype))
         real_target = torch.full_like(logit_real, self.real_label)
-        d_loss = (F.binary_cross_entropy_with_logits(logit_real, real_target)
-                  + F.binary_cross_entropy_with_logits(logit_det[:n], torch.zeros_like(logit_det[:n]))
-                  + F.binary_cross_entropy_with_logits(logit_det[n:], torch.zeros_like(logit_det[n:])))
-        with torch.no_grad():
-            metrics = {"elbo": out.elbo.mean(), "recon": out.recon.mean(), "kl": kl.detach(),
-                       "feature_recon": feature_nll.mean().detach(), "d_loss": d_loss.detach(),
-                       "d_real": torch.sigmoid(logit_real).mean(), "d_fake": torch.sigmoid(logit_det).mean()}
-        return Loss(loss, metrics, aux_loss=d_loss)
+        bce = F.binary_cross_entropy_with_logits
+        d_loss = (bce(logit_real, real_target, reduction="none")
+                  + bce(logit_det[:n], torch.zeros_like(logit_det[:n]), reduction="none")
+                  + bce(logit_det[n:], torch.zeros_like(logit_det[n:]), reduction="none"))  # (B,)
+        out.recon_weight = c.pixel_weight
+        out.penalties = {"feature_recon": (c.feature_weight, feature_nll), "gan": (c.gan_weight, gen_gan)}
+        out.aux = d_loss
+        out.logs = {"d_loss": d_loss, "d_real": torch.sigmoid(logit_real),
+                    "d_fake": torch.sigmoid(logit_det).view(2, n).mean(0)}
+        return out

@@ -13,8 +13,7 @@ a random encoder output of the batch. A small autoregressive (MADE-style masked)
 prior over the code indices from the detached codes, on its own objective (`aux_loss`), and draws
 the codes for `sample`.
 
-For the shared tooling, which expects a Gaussian posterior: `encode` returns z_e (flattened) as
-the mean with a small constant log-variance; the posterior is a point mass on the codes, so
+The posterior is a point mass on the codes: `encode` returns a `PointMass` at z_e (flattened),
 `forward`'s KL is -log p_prior(codes) under the learned prior (the paper trains against a
 uniform prior, where it is the constant latent_dim * log(codebook_size)); and `log_weights` is
 log p(x|z_q) + log p_prior(codes), the same for every sample and equal to the ELBO: its "NLL" is
@@ -23,7 +22,6 @@ the length of the model's own lossless code for x (codes under the prior, then x
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -32,15 +30,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.config import AT_LEAST_1, NON_NEGATIVE, Range
-from vaekit.distributions import DiagonalGaussian
+from vaekit.contract import Batch, Terms, Traits, as_batch
+from vaekit.distributions import PointMass
 from vaekit.errors import ConfigError
-from vaekit.models.vae import VAE, VAEConfig, VAEOutput
-from vaekit.objectives import Loss
+from vaekit.models.vae import VAE, VAEConfig
 from vaekit.registry import MODELS
-
-# The log-variance `encode` reports around z_e: the quantiser is deterministic, so any small
-# constant will do; it only lets the Gaussian-posterior tooling (embed, active units) run.
-ENCODE_LOGVAR = math.log(1e-4)
 
 
 @dataclass(frozen=True)
@@ -110,8 +104,8 @@ class CodePrior(nn.Module):
 class VQVAE(VAE):
     """A VAE with a vector-quantised, EMA-updated codebook and a learned autoregressive code prior."""
 
-    ignores = frozenset({"free_bits", "beta"})  # the loss has no KL term to weight
-    gaussian_posterior = False  # encode() dresses the point mass on the codes as a narrow Gaussian
+    # The loss has no KL term to weight; encode() is a point mass on the codes.
+    traits = Traits(posterior="point_mass", ignores=frozenset({"free_bits", "beta"}))
 
     def __init__(self, config: VQVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         for key in ("codebook_size", "code_dim", "dead_after", "prior_hidden"):
@@ -143,9 +137,14 @@ class VQVAE(VAE):
     def network_inputs(self) -> tuple[tuple[int, ...], int]:
         return self.data_shape, self.latent_dim * self.code_dim
 
-    def auxiliary_parameters(self):
-        """The code prior's parameters: trained on `aux_loss` alone."""
-        return self.code_prior.parameters()
+    @property
+    def code_size(self) -> int:
+        """latent_dim code vectors of code_dim numbers each, flattened."""
+        return self.latent_dim * self.code_dim
+
+    def auxiliary_parameters(self) -> list[nn.Parameter]:
+        """The code prior's parameters: trained on `Terms.aux` alone."""
+        return list(self.code_prior.parameters())
 
     # ------------------------------------------------------------------ quantisation
 
@@ -205,56 +204,43 @@ class VQVAE(VAE):
 
     # ------------------------------------------------------------------ the VAE interface
 
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
-        """z_e flattened (B, L * code_dim) as the mean, with a small constant log-variance."""
-        mu = self.encode_codes(x).flatten(-2)
-        return DiagonalGaussian(mu, torch.full_like(mu, ENCODE_LOGVAR))
+    def encode(self, batch: Batch | torch.Tensor) -> PointMass:
+        """The point mass at z_e, flattened: (B, L * code_dim)."""
+        return PointMass(self.encode_codes(as_batch(batch).x).flatten(-2))
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> VAEOutput:
-        z_e, codes, z_q = self.quantize(x)
-        z = z_q.flatten(-2)
-        px = self.decode(z, y)
-        recon = px.log_prob(x)
-        # The posterior is a point mass on the codes, so KL(q || p) = -log p_prior(codes): with the
-        # learned prior the ELBO is log p(x|z_q) + log p(codes), the same bound as log_weights.
-        # (The paper trains against a uniform prior, KL = L log K, a constant.)
-        kl = -self.code_prior.log_prob(codes)
-        posterior = DiagonalGaussian(z_e.flatten(-2), torch.full_like(z, ENCODE_LOGVAR))
-        return VAEOutput(recon, kl, None, z, posterior, px)
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, *, beta: float | torch.Tensor = 1.0,
-             free_bits: float = 0.0) -> Loss:
-        """-log p(x|z_q) + commitment * ||z_e - sg(z_q)||^2, batch-mean; the code prior's
-        cross-entropy on the detached codes is `aux_loss`. In training mode the codebook takes
-        its EMA step (after z_q is computed, so this batch is decoded with the old codebook); the
-        first training batch first places the codebook on its encoder outputs."""
+    def forward(self, batch: Batch | torch.Tensor) -> Terms:
+        """log p(x|z_q); KL = -log p_prior(codes) (the posterior is a point mass on the codes, so
+        with the learned prior the ELBO is log p(x|z_q) + log p(codes), the same bound as
+        log_weights; it is reported, not trained: the codes are not differentiable); the
+        commitment penalty; and the code prior's cross-entropy on the detached codes as `aux`.
+        In training mode the codebook takes its EMA step (after z_q is computed, so this batch is
+        decoded with the old codebook); the first training batch first places the codebook on
+        its encoder outputs."""
+        b = as_batch(batch)
         if self.training and not bool(self.initialized):
-            self.init_codebook(self.encode_codes(x))
-        z_e, codes, z_q = self.quantize(x)
-        recon = self.decode(z_q.flatten(-2), y).log_prob(x)
-        commit = ((z_e - z_q.detach()) ** 2).sum((-2, -1))
-        main = (-recon + self.commitment * commit).mean()
-        prior_nll = -self.code_prior.log_prob(codes.detach()).mean()
-        # The value is the main loss; the added zero carries the prior's gradient, so one
-        # optimizer over model.parameters() also trains the prior. The training loop sends
-        # `loss` to the main parameters only and `aux_loss` to the prior's.
-        loss = main + (prior_nll - prior_nll.detach())
+            self.init_codebook(self.encode_codes(b.x))
+        z_e, codes, z_q = self.quantize(b.x)
+        z = z_q.flatten(-2)
+        px = self.decode(z, b.y)
+        commit = ((z_e - z_q.detach()) ** 2).sum((-2, -1))  # (B,)
+        prior_nll = -self.code_prior.log_prob(codes.detach())  # (B,)
         with torch.no_grad():
             hist = torch.bincount(codes.reshape(-1), minlength=self.codebook_size).float()
             p = hist / hist.sum()
             entropy = -(p * torch.log(p.clamp_min(1e-30))).sum()
-            metrics = {"elbo": recon.mean() - prior_nll.detach(), "recon": recon.mean(), "kl": prior_nll.detach(),
-                       "commitment": commit.mean(), "prior_nll": prior_nll.detach(),
-                       "perplexity": entropy.exp(), "codebook_usage": (hist > 0).float().mean()}
         if self.training:
             self.update_codebook(z_e, codes)
-        return Loss(loss, metrics, aux_loss=prior_nll)
+        return Terms(px.log_prob(b.x, b.mask), prior_nll.detach(), regularizer=torch.zeros_like(commit),
+                     penalties={"commitment": (self.commitment, commit)}, aux=prior_nll,
+                     logs={"prior_nll": prior_nll, "perplexity": entropy.exp(), "codebook_usage": (hist > 0).float().mean()},
+                     z=z, posterior=PointMass(z_e.flatten(-2)), px=px)
 
     @torch.no_grad()
-    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor:
+    def log_weights(self, batch: Batch | torch.Tensor, num_samples: int) -> torch.Tensor:
         """log p(x|z_q) + log p_prior(codes), the same for every one of the S "samples": (S, B)."""
-        _, codes, z_q = self.quantize(x)
-        lw = self.decode(z_q.flatten(-2), y).log_prob(x) + self.code_prior.log_prob(codes)
+        b = as_batch(batch)
+        _, codes, z_q = self.quantize(b.x)
+        lw = self.decode(z_q.flatten(-2), b.y).log_prob(b.x, b.mask) + self.code_prior.log_prob(codes)
         return lw.expand(num_samples, *lw.shape).clone()
 
     @torch.no_grad()
@@ -271,6 +257,7 @@ class VQVAE(VAE):
         return self.decode(self.lookup(self.nearest(z_e)).flatten(-2), y)
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        _, _, z_q = self.quantize(x)
-        return self.decode(z_q.flatten(-2), y).mean
+    def reconstruct(self, batch: Batch | torch.Tensor) -> torch.Tensor:
+        b = as_batch(batch)
+        _, _, z_q = self.quantize(b.x)
+        return self.decode(z_q.flatten(-2), b.y).mean

@@ -12,9 +12,11 @@ from typing import Protocol
 
 import torch
 
+from vaekit.contract import Batch
+
 
 class WeightedModel(Protocol):
-    def log_weights(self, x: torch.Tensor, num_samples: int, y: torch.Tensor | None = None) -> torch.Tensor: ...
+    def log_weights(self, batch: Batch, num_samples: int) -> torch.Tensor: ...
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
@@ -46,5 +48,5 @@ def log_likelihood(model: WeightedModel, x: torch.Tensor, num_samples: int, chun
     combined in fp64 (`log_mean_exp`)."""
     chunks = []
     for start in range(0, num_samples, chunk_size):
-        chunks.append(model.log_weights(x, min(chunk_size, num_samples - start), y).float())
+        chunks.append(model.log_weights(Batch(x, y), min(chunk_size, num_samples - start)).float())
     return log_mean_exp(torch.cat(chunks, dim=0))

@@ -205,7 +205,7 @@ def _pictures(run: Run, sub, split: str, num_classes: int | None, seed: int) -> 
         return [Section(i, t, _note(why)) for i, t in zip(ids, titles)]
     x, y = sub.x, sub.y
     images, nrow = pic.sample_images(model, 64, seed)
-    cond = " One row per class, as in samples.png." if getattr(model, "conditional", False) else ""
+    cond = " One row per class, as in samples.png." if model.traits.conditional else ""
     body = _image(pic.png(images, nrow), "samples",
                   f"{len(images)} draws from the prior, decoded to the likelihood's mean (seed {seed}).{cond}")
     tc = run.config.train
@@ -253,7 +253,7 @@ def _traversals(run: Run, x: torch.Tensor, y: torch.Tensor | None) -> str:
     body = [f'<tr><th>z{d}</th><td><img src="data:image/png;base64,'
             f'{base64.b64encode(pic.png(rows[d], len(TRAVERSAL_VALUES))).decode("ascii")}" alt="traversal of z{d}"></td></tr>'
             for d in dims]
-    top = " (the top layer of the hierarchy)" if model.hierarchical else ""
+    top = " (the top layer of the hierarchy)" if model.traits.hierarchical else ""
     caption = (f"One example, encoded to its posterior mean{top}; each row sets one latent dimension to "
                f"{', '.join(f'{v:g}' for v in TRAVERSAL_VALUES)} prior standard deviations around the prior's mean "
                f"while the others stay fixed, and decodes. Shown: the {len(dims)} of {mu.shape[1]} dimensions "
@@ -282,7 +282,7 @@ def _latents(run: Run, sub, split: str, map_method: str, seed: int) -> list[Sect
         kl = kl_per_dim(mu, logvar)
         chart = bar_chart(kl.tolist(), [f"z{i}" for i in range(len(kl))], title="KL per latent dimension",
                           x_label="latent dimension", y_label="nats")
-        top = " the top layer's" if model.hierarchical else ""
+        top = " the top layer's" if model.traits.hierarchical else ""
         caption = (f"KL(q(z_d|x) || N(0, 1)) of each of{top} {len(kl)} latent dimensions, the mean over the same "
                    f"{len(mu)} examples; {float(kl.sum()):.2f} nats in all. A dimension near zero has collapsed to the "
                    "prior and carries no information about x.")

@@ -62,7 +62,7 @@ def sample_grid(model: torch.nn.Module, n: int, seed: int, sampler=None) -> tupl
     (row length None)."""
     from vaekit.sample.ops import sample
 
-    classes = getattr(model, "num_classes", None) if getattr(model, "conditional", False) else None
+    classes = model.num_classes if model.traits.conditional else None
     if not classes:
         return sample(model, n, seed=seed, sampler=sampler), None
     per_class = max(1, n // classes)

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from vaekit.contract import Batch, Family
 from vaekit.checks import MAX_IMAGES, MAX_STEPS, MAX_TEMPERATURE, check_int, check_real, check_seed
 from vaekit.errors import ConfigError, InputError
 
@@ -37,7 +38,7 @@ def _model(model: object, fn: str, method: str) -> nn.Module:
 
     if isinstance(model, Run):
         raise InputError(f"{fn} expects a model, got a Run; pass its model: {fn}(run.model, ...)")
-    if not isinstance(model, nn.Module) or not hasattr(model, method) or next(model.parameters(), None) is None:
+    if not isinstance(model, Family) or next(model.parameters(), None) is None:
         raise InputError(f"{fn} expects a vaekit model (run.model, or vaekit.build_model(...)), got {type(model).__name__}")
     return model
 
@@ -51,12 +52,10 @@ def _per_call(value: object, name: str, cap: int, fn: str, what: str) -> int:
     return value
 
 
-def code_width(model: nn.Module) -> int | None:
-    """D, the width of the codes `encode` returns and `decode` takes: `latent_dim` numbers, or for
-    a VQ-VAE `latent_dim` code vectors of `code_dim` numbers each (None for a model that declares
-    no latent size, whose codes are then not checked)."""
-    latent = getattr(model, "latent_dim", None)
-    return None if latent is None else int(latent) * int(getattr(model, "code_dim", 1))
+def code_width(model: Family) -> int:
+    """D, the width of the codes `encode` returns and `decode` takes (the family's `code_size`:
+    `latent_dim` numbers, or for a VQ-VAE `latent_dim` code vectors of `code_dim` numbers each)."""
+    return int(model.code_size)
 
 
 def _shape(shape: Sequence[int | str]) -> str:
@@ -91,8 +90,8 @@ def _data(model: nn.Module, x: object, fn: str, name: str = "x") -> torch.Tensor
     if not (x.dtype.is_floating_point or x.dtype == torch.bool):  # 0..255 pixels would pass as garbage
         raise InputError(f"{fn} expects floating-point data {name} (the values the model was trained on), got "
                          f"{x.dtype}; convert it, for example {name}.float() / 255 for 8-bit images")
-    shape = getattr(model, "data_shape", None)
-    if shape is not None and tuple(x.shape[1:]) != tuple(shape):
+    shape = model.data_shape
+    if tuple(x.shape[1:]) != tuple(shape):
         hint = (f"; reshape it with {name}.reshape(-1, {', '.join(map(str, shape))})"
                 if x.numel() % max(1, math.prod(shape)) == 0 else "")
         raise InputError(f"{fn} expects data {name} of shape {_shape(('N', *shape))}, got {_shape(x.shape)}{hint}")
@@ -103,8 +102,8 @@ def _codes(model: nn.Module, z: object, fn: str, name: str = "z") -> torch.Tenso
     """Latent codes z (N, D) as floats on the model's device; integer codes are read as numbers."""
     z = _tensor(z, fn, "codes", name)
     width = code_width(model)
-    if z.ndim != 2 or (width is not None and z.shape[1] != width):
-        raise InputError(f"{fn} expects codes {name} of shape {_shape(('N', width if width is not None else 'D'))}, "
+    if z.ndim != 2 or z.shape[1] != width:
+        raise InputError(f"{fn} expects codes {name} of shape {_shape(('N', width))}, "
                          f"got {_shape(z.shape)}; they are what encode returns")
     param = next(model.parameters())
     return z.to(device=param.device, dtype=param.dtype)
@@ -112,7 +111,7 @@ def _codes(model: nn.Module, z: object, fn: str, name: str = "z") -> torch.Tenso
 
 def _labels(model: nn.Module, y: object, n: int, fn: str, name: str = "y") -> torch.Tensor | None:
     """Labels y (N,) as integers on the model's device, for a conditional model (others ignore y)."""
-    if y is None or not getattr(model, "conditional", False):
+    if y is None or not model.traits.conditional:
         return None
     if not isinstance(y, torch.Tensor):
         raise InputError(f"{fn} expects labels {name} as a torch.Tensor, got {type(y).__name__}")
@@ -136,7 +135,7 @@ def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None 
     n = _per_call(n, "number of samples n", MAX_IMAGES, "sample", "samples")
     _check_sampler(sampler)
     temperature = check_real(temperature, "temperature", min_exclusive=0, max=MAX_TEMPERATURE)
-    if y is not None and not getattr(model, "conditional", False):
+    if y is not None and not model.traits.conditional:
         raise ConfigError("this model is unconditional, so it cannot generate a chosen class; "
                           "train a conditional one (model.name=cvae) or leave out --class")
     if y is not None and not isinstance(y, torch.Tensor):
@@ -162,7 +161,7 @@ def reconstruct(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None
     """Reconstructions (the likelihood's mean at the posterior mean) of x (N, *data_shape)."""
     model = _model(model, "reconstruct", "reconstruct")
     x = _data(model, x, "reconstruct").to(_device(model))
-    return model.reconstruct(x, _labels(model, y, len(x), "reconstruct")).cpu()
+    return model.reconstruct(Batch(x, _labels(model, y, len(x), "reconstruct"))).cpu()
 
 
 @torch.no_grad()
@@ -183,7 +182,7 @@ def interpolate(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor, steps: int
     ya, yb = _labels(model, ya, len(xa), "interpolate", "ya"), _labels(model, yb, len(xb), "interpolate", "yb")
     if ya is None or yb is None:
         ya = yb = None
-    za, zb = model.encode(xa, ya).mu, model.encode(xb, yb).mu  # (P, D)
+    za, zb = model.encode(Batch(xa, ya)).mu, model.encode(Batch(xb, yb)).mu  # (P, D)
     t = torch.linspace(0, 1, steps, device=device).view(1, steps, 1)
     z = za.unsqueeze(1) * (1 - t) + zb.unsqueeze(1) * t  # (P, steps, D)
     c = None
@@ -220,7 +219,7 @@ def decode(model: nn.Module, z: torch.Tensor, y: torch.Tensor | None = None) -> 
 def gaussian_posterior(model: nn.Module) -> bool:
     """Whether `encode` gives a real Gaussian posterior, with standard deviations and per-dimension
     KLs that mean something (the VQ-VAE's is a point mass on its codes)."""
-    return bool(getattr(model, "gaussian_posterior", True))
+    return model.traits.gaussian_posterior
 
 
 def _prior_moments(model: nn.Module, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,7 +263,7 @@ def traverse(model: nn.Module, x: torch.Tensor, dim: int,
     x = _data(model, x, "traverse").to(device)
     _per_call(len(x) * len(v), "examples times values", MAX_IMAGES, "traverse", "decodings (examples times values)")
     y = _labels(model, y, len(x), "traverse")
-    q = model.encode(x, y)
+    q = model.encode(Batch(x, y))
     n, d = q.mu.shape
     dim = check_int(dim, "dim")
     if not 0 <= dim < d:

@@ -1,7 +1,11 @@
-"""Minibatches from in-memory tensors: seeded shuffling, optional dynamic binarization.
+"""Minibatches from in-memory tensors: seeded shuffling, optional dynamic binarization, and the
+share of each batch that one process of a distributed run takes.
 
 A torch.Generator drives the order (and the binarization draws), so its state, saved in the
-training state at each epoch end, is all a resumed run needs to see the same batches.
+training state at each epoch end, is all a resumed run needs to see the same batches. In a
+distributed run every process draws the same order and the same binarization from the same
+generator and keeps its contiguous part of each global batch: the processes together see exactly
+the batches one process would, so their averaged gradients are the single-process gradient.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ from typing import Iterator
 
 import torch
 
+from vaekit.contract import Batch
 from vaekit.data import Split
 
 
 def batches(split: Split, batch_size: int, generator: torch.Generator, device: torch.device,
-            dynamic_binarize: bool = False, drop_last: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Yield shuffled (x, y) batches on `device`; the last partial batch is dropped when there
+            dynamic_binarize: bool = False, drop_last: bool = True, rank: int = 0,
+            world_size: int = 1) -> Iterator[Batch]:
+    """Yield shuffled batches of `batch_size` examples (the global batch: this process's share is
+    batch_size / world_size of them) on `device`; the last partial batch is dropped when there
     are enough examples, so compiled steps see one shape."""
     n = len(split)
     order = torch.randperm(n, generator=generator)
@@ -25,8 +32,11 @@ def batches(split: Split, batch_size: int, generator: torch.Generator, device: t
         x = split.x[idx]
         if dynamic_binarize:
             x = torch.bernoulli(x, generator=generator)
-        y = split.y[idx] if split.y is not None else None
-        yield x.to(device, non_blocking=True), (y.to(device, non_blocking=True) if y is not None else None)
+        batch = Batch(x, split.y[idx] if split.y is not None else None)
+        if world_size > 1:
+            per = -(-len(idx) // world_size)  # a partial last batch: the last processes take fewer
+            batch = batch[rank * per : (rank + 1) * per]
+        yield batch.to(device, non_blocking=True)
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool = True) -> int:

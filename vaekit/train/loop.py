@@ -1,12 +1,14 @@
-"""The training loop, in one readable file.
+"""The epoch loop: the run's setup, its epochs of steps, validation, selection, checkpoints,
+callbacks and the end-of-training outputs.
 
-Everything a step does is visible here: the beta and learning-rate schedules, bf16 autocast,
-gradient clipping, the guard that skips non-finite or spiking steps (and stops when they
-persist), the EMA update. Each epoch ends with the validation ELBO (and, for families not trained
-on it, their own validation objective), early stopping, the best checkpoint and the training
-state, all written atomically (the run directory's state lives in `vaekit.train.state`). The loop
-knows nothing about the model beyond `model.loss(x, y, beta=..., free_bits=...)`; extend it with
-callbacks.
+The trainer has three parts, each in its own file: one optimisation step (`vaekit.train.step`:
+the family's terms through the one reduction, backward, the guard that skips non-finite or
+spiking steps, the optimizers), this epoch loop, and the distributed layer
+(`vaekit.train.distributed`), a no-op in one process. Each epoch ends with the validation ELBO
+(and, for families not trained on it, their own validation objective), early stopping, the best
+checkpoint and the training state, all written atomically by the first process alone (the run
+directory's state lives in `vaekit.train.state`). The loop knows nothing about the model beyond
+the contract (`vaekit.contract`); extend it with callbacks.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 import torch
 from tqdm import tqdm
 
-import vaekit
+from vaekit import __version__
 from vaekit import run as rundir
 from vaekit.config import Config, dump_config
 from vaekit.data import Dataset, load_dataset
@@ -36,9 +38,11 @@ from vaekit.sample import sample_grid, save_grid
 from vaekit.sample.samplers import fitted_sampler, require_codes
 from vaekit.train import checkpoint, messages, state
 from vaekit.train.batches import batches, num_batches
+from vaekit.train.distributed import Distributed
 from vaekit.train.ema import EMA
-from vaekit.train.schedules import beta_at, lr_at, plateau_update
+from vaekit.train.schedules import beta_at, capacity_at, lr_at, plateau_update
 from vaekit.train.state import Counters
+from vaekit.train.step import Step
 
 
 class StopTraining(Exception):
@@ -51,13 +55,36 @@ class Callback(Protocol):
     def on_epoch_end(self, record: dict[str, Any]) -> None: ...
 
 
+@dataclass
+class Session:
+    """One training session of a run: what the epochs share."""
+
+    config: Config
+    out: Path
+    data: Dataset
+    model: Any  # the family (vaekit.contract.Family), unwrapped
+    step: Step
+    ema: EMA | None
+    gen: torch.Generator
+    counters: Counters
+    dist: Distributed
+    log: Callable[[str], None]
+    meta: dict[str, str]
+    select_by: str
+    steps_per_epoch: int = 0
+    bad_in_row: int = 0
+    config_pending: bool = False  # a resumed run records its overrides with its first new state
+
+
 def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None, resume: bool = False,
           overwrite: bool = False, callbacks: Sequence[Any] = (), log: Callable[[str], None] | None = None) -> "rundir.Run":
     """Train `config` into the run directory `out_dir` and return the loaded best run.
 
     `resume=True` continues the run in `out_dir` from its last completed epoch; the result equals
     an uninterrupted run with the same seed. Without it, an existing run is never overwritten
-    unless `overwrite=True`.
+    unless `overwrite=True`. Launched by torchrun (`torchrun --nproc_per_node=N -m vaekit train
+    ...`), it trains with DistributedDataParallel: `train.batch_size` is then the global batch,
+    split evenly over the processes, and the first process alone writes the run directory.
     """
     from vaekit.checks import check_path
     from vaekit.config import require_config
@@ -68,199 +95,225 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     if dataset is not None and not isinstance(dataset, Dataset):
         raise InputError(f"train's dataset must be a vaekit.Dataset (vaekit.load_dataset(config.data)) or None, "
                          f"got {type(dataset).__name__}")
-    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    dist = Distributed.from_env(rundir.resolve_device(config.train.device))
+    try:
+        with dist.guard(Path(out_dir)):
+            return _train(config, Path(out_dir), dataset, resume, overwrite, callbacks, log, dist)
+    finally:
+        dist.close()
+
+
+def _train(config: Config, out: Path, dataset: Dataset | None, resume: bool, overwrite: bool,
+           callbacks: Sequence[Any], log: Callable[[str], None] | None, dist: Distributed) -> "rundir.Run":
+    s = _setup(config, out, dataset, resume, overwrite, log, dist)
     tc = config.train
-    device = rundir.resolve_device(tc.device)
-    out = state.prepare_dir(Path(out_dir), resume, overwrite)
+    stop_reason = "epochs"
+    s.log(messages.figures_note(s.select_by, config.model.name))
+    while s.counters.epoch < tc.epochs:
+        record, improved, train_time = _epoch(s)
+        _log_epoch(s, record, improved)
+        stop_reason = _stop_reason(s, callbacks, record, train_time)
+        if stop_reason is not None:
+            break
+    dist.barrier()
+    if not dist.is_main:  # the first process writes the end-of-training files; the others load the result
+        dist.barrier()
+        return rundir.load_run(s.out, device=str(s.dist.device), dataset=s.data)
+    result = _finish(s, stop_reason or "epochs")
+    dist.barrier()
+    return result
+
+
+def _setup(config: Config, out: Path, dataset: Dataset | None, resume: bool, overwrite: bool,
+           log: Callable[[str], None] | None, dist: Distributed) -> Session:
+    """Everything before the first epoch: the run directory, data, model, codec, optimizers and
+    the state of a resumed run; bad input fails here, before any work."""
+    tc = config.train
+    device = dist.device
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    if not dist.is_main:
+        log = lambda msg: None  # noqa: E731  (one voice: the first process's)
+    out = state.prepare_dir(out, resume, overwrite, write_probe=dist.is_main)
     torch.manual_seed(tc.seed)
     data = dataset if dataset is not None else load_dataset(config.data)
     if data.is_image and tc.sample_sampler == "gmm" and (tc.sample_grid > 0 or tc.report):  # samples.png, report.html:
         require_codes(tc.sample_components, len(data.train))  # refuse now, not after training
     model = build_model(config.model, data.shape, data.num_classes).to(device)
-    data = _with_codec(data, config, model, out, resume)  # standardised vectors, say: what the model sees
-    for name in ("train", "val", "test"):
-        where = f"the {name} split of data set '{data.name}'"
-        if not bool(torch.isfinite(data.split(name).x).all()):  # also for data passed in directly
-            raise DataError(f"{where} holds NaN or infinite values; clean or drop those examples")
-        model.likelihood.validate(data.split(name).x, where)
-
+    data = _with_codec(data, config, model, out, resume, dist.is_main)  # standardised vectors, say: what the model sees
+    _check_data(data, model)
     _check_objective(model, config.objective)
-    select_by = tc.select_by if tc.select_by != "auto" else getattr(model, "select_by", "elbo")
-    if hasattr(model, "on_train_start"):  # families that need facts about the data (its size, say)
-        model.on_train_start(data)
-    # Families with parameters trained on an objective of their own (a discriminator, a prior over
-    # codes) name them; those get a second Adam and only `aux_loss` reaches them.
-    aux_params = list(model.auxiliary_parameters()) if hasattr(model, "auxiliary_parameters") else []
-    aux_ids = {id(p) for p in aux_params}
-    params = [p for p in model.parameters() if p.requires_grad and id(p) not in aux_ids]
-    optimizer = _adam(params, tc)
-    aux_optimizer = _adam(aux_params, tc) if aux_params else None
-    optimizers = [o for o in (optimizer, aux_optimizer) if o is not None]
+    dist.check_batch_size(tc.batch_size, len(data.train))
+    select_by = tc.select_by if tc.select_by != "auto" else model.traits.select_by
+    model.on_train_start({"train_size": len(data.train)})  # facts a family may need (beta-TCVAE: the data size)
+    step = Step(model, dist.wrap(model), tc, config.objective, all_ok=dist.all_ok)
     ema = EMA(model, tc.ema_decay) if tc.ema_decay > 0 else None
     gen = torch.Generator().manual_seed(tc.seed)
     counters = Counters()
     if resume:
-        counters = state.restore(out, model, optimizers, ema, gen, data.shape)
+        counters = state.restore(out, model, step.optimizers, ema, gen, data.shape, truncate=dist.is_main)
         log(f"resuming {out} after epoch {counters.epoch}")
-    else:
+    elif dist.is_main:
         # Only now, with the data and the model known to be good, does --overwrite remove the old run.
         for path in rundir.outputs(out):
             path.unlink(missing_ok=True)
         checkpoint.write_text(out / rundir.METRICS, "")
         checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
         checkpoint.write_json(out / codecs.FILE, data.codec.to_dict())
-    # A resumed run records its overrides (a longer train.epochs, say) with its first new state, so
-    # a resume that fails before then leaves config.yaml describing the checkpoint that is there.
-    config_pending = resume
-    meta = {"vaekit_version": vaekit.__version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
+    dist.barrier()
+    meta = {"vaekit_version": __version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
             "num_classes": json.dumps(data.num_classes), codecs.META_KEY: codecs.codec_metadata(data.codec)}
+    return Session(config, out, data, model, step, ema, gen, counters, dist, log, meta, select_by,
+                   steps_per_epoch=num_batches(len(data.train), tc.batch_size), config_pending=resume)
 
-    loss_fn = torch.compile(model.loss) if tc.compile else model.loss
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
-    steps_per_epoch = num_batches(len(data.train), tc.batch_size)
-    total_steps = steps_per_epoch * tc.epochs
-    beta_t = torch.zeros((), device=device)  # a tensor, so a compiled step is not re-traced as beta moves
-    bad_in_row = 0
-    stop_reason = "epochs"
-    rate_unit = "img/s" if data.is_image else "ex/s"  # images, or rows of a table
-    log(messages.figures_note(select_by, config.model.name))
 
-    while counters.epoch < tc.epochs:
-        epoch = counters.epoch + 1
-        model.train()
-        sums: dict[str, torch.Tensor] = {}
-        seen, t0 = 0, time.perf_counter()
-        bar = tqdm(total=steps_per_epoch, desc=messages.epoch_label(epoch, counters.epoch, counters.elapsed, tc),
-                   leave=False, disable=not (tc.progress and sys.stderr.isatty()))
-        for x, y in batches(data.train, tc.batch_size, gen, device, data.dynamic_binarize):
-            lr = lr_at(counters.step, total_steps, tc, counters.plateau_scale)
-            for opt in optimizers:
-                for group in opt.param_groups:
-                    group["lr"] = lr
-                opt.zero_grad(set_to_none=True)
-            beta_t.fill_(beta_at(counters.step, steps_per_epoch, config.objective))
-            with autocast:
-                result = loss_fn(x, y, beta=beta_t, free_bits=config.objective.free_bits)
-            if aux_optimizer is None:
-                result.loss.backward()
-            else:  # each loss reaches its own parameters only
-                result.loss.backward(inputs=params, retain_graph=True)
-                result.aux_loss.backward(inputs=aux_params)
-            # The guard: a non-finite loss skips the step. The gradient norm costs a pass over every
-            # gradient, so it is taken only when clipping or spike-skipping needs it (and then it
-            # must be finite too); weights spoilt by a NaN gradient behind a finite loss are still
-            # caught at the epoch's end, where a non-finite validation ELBO stops training.
-            finite = torch.isfinite(result.loss)
-            if result.aux_loss is not None:
-                finite = finite & torch.isfinite(result.aux_loss)
-            if tc.grad_clip > 0 or tc.skip_grad_norm > 0:
-                gnorm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-                if tc.grad_clip > 0:
-                    torch.nn.utils.clip_grads_with_norm_(params, tc.grad_clip, gnorm)
-                finite = finite & torch.isfinite(gnorm)
-            ok = bool(finite)
-            if ok and tc.skip_grad_norm > 0 and float(gnorm) > tc.skip_grad_norm:
-                ok = False
-            counters.step += 1
-            if not ok:
-                counters.skipped_steps += 1
-                bad_in_row += 1
-                if bad_in_row > tc.max_bad_steps:
-                    raise TrainingError(
-                        f"training stopped: {bad_in_row} non-finite or spiking steps in a row in epoch {epoch}; "
-                        f"{messages.divergence_fixes(tc, data, model.likelihood.real_valued)}; {_kept(out)}"
-                    )
-                continue
-            bad_in_row = 0
-            for opt in optimizers:
-                opt.step()
-            if ema is not None:
-                ema.update()
-            n = x.shape[0]
-            seen += n
-            for k, v in result.metrics.items():
-                sums[k] = sums.get(k, 0.0) + v.detach().float() * n
-            bar.update(1)
-            if counters.step % 20 == 0:
-                bar.set_postfix({"loss": f"{float(result.loss.detach()):.2f}",
-                                 rate_unit.replace("/", "_"): f"{seen / (time.perf_counter() - t0):.0f}"})
-        bar.close()
-        train_time = time.perf_counter() - t0
-        counters.elapsed += train_time
-        counters.epoch = epoch
+def _epoch(s: Session) -> tuple[dict[str, Any], bool, float]:
+    """One epoch of steps, then validation, selection and the epoch's checkpoint; returns the
+    metrics record, whether this epoch is the best so far and its training seconds."""
+    tc, c, dist = s.config.train, s.counters, s.dist
+    epoch = c.epoch + 1
+    total_steps = s.steps_per_epoch * tc.epochs
+    s.model.train()
+    sums: dict[str, torch.Tensor] = {}
+    seen, t0 = 0, time.perf_counter()
+    beta_t = torch.zeros((), device=dist.device)  # tensors, so a compiled step is not re-traced as they move
+    capacity_t = torch.zeros((), device=dist.device)
+    bar = tqdm(total=s.steps_per_epoch, desc=messages.epoch_label(epoch, c.epoch, c.elapsed, tc), leave=False,
+               disable=not (tc.progress and dist.is_main and sys.stderr.isatty()))
+    for batch in batches(s.data.train, tc.batch_size, s.gen, dist.device, s.data.dynamic_binarize,
+                         rank=dist.rank, world_size=dist.world_size):
+        beta_t.fill_(beta_at(c.step, s.steps_per_epoch, s.config.objective))
+        capacity_t.fill_(capacity_at(c.step, s.model.traits.kl_target))
+        result = s.step(batch, lr_at(c.step, total_steps, tc, c.plateau_scale), beta_t, capacity_t)
+        c.step += 1
+        if not result.ok:
+            c.skipped_steps += 1
+            s.bad_in_row += 1
+            if s.bad_in_row > tc.max_bad_steps:
+                raise TrainingError(
+                    f"training stopped: {s.bad_in_row} non-finite or spiking steps in a row in epoch {epoch}; "
+                    f"{messages.divergence_fixes(tc, s.data, s.model.likelihood.real_valued)}; {_kept(s.out)}")
+            continue
+        s.bad_in_row = 0
+        if s.ema is not None:
+            s.ema.update()
+        n = len(batch)
+        seen += n
+        for k, v in result.metrics.items():
+            sums[k] = sums.get(k, 0.0) + v.detach().float() * n
+        bar.update(1)
+        if c.step % 20 == 0:
+            bar.set_postfix({"loss": f"{float(result.loss):.2f}", "ex_s": f"{seen / (time.perf_counter() - t0):.0f}"})
+    bar.close()
+    train_time = time.perf_counter() - t0
+    totals = dist.reduce_sums({**sums, "_seen": float(seen)})  # every process's examples
+    seen = int(totals.pop("_seen"))
+    train_time = dist.broadcast(train_time)  # the first process's clock decides the time budget
+    c.elapsed += train_time
+    c.epoch = epoch
+    val, improved = _validate(s, epoch)
+    lr_used = lr_at(c.step - 1, total_steps, tc, c.plateau_scale)  # before the plateau cut
+    c.plateau_scale = plateau_update(c.plateau_scale, c.epochs_since_best, tc)
+    record = {
+        "epoch": epoch, "step": c.step,
+        **{f"train_{k}": float(v) / max(1, seen) for k, v in totals.items()},
+        **{f"val_{k}": v for k, v in val.items()},
+        "lr": lr_used, "beta": float(beta_t), "skipped_steps": c.skipped_steps,
+        "images_per_sec": seen / max(train_time, 1e-9), "time": c.elapsed,
+    }
+    if dist.is_main:
+        state.append_metrics(s.out, record)
+        state.save_state(s.out, s.model, s.step.optimizers, s.ema, s.gen, c)
+        if s.config_pending:
+            checkpoint.write_text(s.out / rundir.CONFIG, dump_config(s.config))
+    s.config_pending = False
+    dist.barrier()  # no process runs ahead of the epoch's checkpoint
+    return record, improved, train_time
 
-        with ema.applied() if ema is not None else contextlib.nullcontext():
-            val = elbo_stats(model, data.val.x, tc.eval_batch_size, y=data.val.y)
-            if select_by == "objective":
-                val["objective"] = objective_stats(model, data.val.x, tc.eval_batch_size, y=data.val.y,
-                                                   beta=config.objective.beta)
-            for key in ("elbo", "objective"):
-                if not math.isfinite(val.get(key, 0.0)):  # diverged: keep the last good weights and state
-                    raise TrainingError(
-                        f"training stopped: the validation {key.replace('elbo', 'ELBO')} is {val[key]} after epoch {epoch}, the weights have "
-                        f"diverged; {messages.divergence_fixes(tc, data, model.likelihood.real_valued)}; {_kept(out)}"
-                    )
-            score = {"elbo": val["elbo"], "objective": -val.get("objective", 0.0), "last": float(epoch)}[select_by]
-            improved = score > counters.best_val
-            if improved:
-                counters.best_val, counters.best_epoch, counters.epochs_since_best = score, epoch, 0
-                checkpoint.save_weights(model, out / rundir.WEIGHTS, meta)
-            else:
-                counters.epochs_since_best += 1
-        lr_used = lr_at(counters.step - 1, total_steps, tc, counters.plateau_scale)  # before the plateau cut
-        counters.plateau_scale = plateau_update(counters.plateau_scale, counters.epochs_since_best, tc)
-        record = {
-            "epoch": epoch, "step": counters.step,
-            **{f"train_{k}": float(v) / max(1, seen) for k, v in sums.items()},
-            **{f"val_{k}": v for k, v in val.items()},
-            "lr": lr_used,
-            "beta": float(beta_t), "skipped_steps": counters.skipped_steps,
-            "images_per_sec": seen / max(train_time, 1e-9), "time": counters.elapsed,
-        }
-        state.append_metrics(out, record)
-        state.save_state(out, model, optimizers, ema, gen, counters)
-        if config_pending:
-            checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
-            config_pending = False
-        # Every figure printed reads the same way, higher is better: the objective (a loss) is negated.
-        shown = f"val elbo {val['elbo']:.2f}" + (f"  val objective {-val['objective']:.2f}" if "objective" in val else "")
-        label = messages.epoch_label(epoch, epoch, counters.elapsed, tc)
-        log(f"{label}  train elbo {record.get('train_elbo', math.nan):.2f}  "
-            f"{shown}{' (best)' if improved and select_by != 'last' else ''}  {record['images_per_sec']:.0f} {rate_unit}")
-        try:
-            for cb in callbacks:
-                if hasattr(cb, "on_epoch_end"):
-                    cb.on_epoch_end(record)
-        except StopTraining:
-            stop_reason = "callback"
-            break
-        if tc.patience and counters.epochs_since_best >= tc.patience:
-            stop_reason = "early_stopping"
-            break
-        # Stop before an epoch that, as long as this one, would overrun the budget: a budget is a
-        # ceiling, not a point to pass by up to an epoch.
-        if tc.max_minutes and counters.elapsed + train_time > 60 * tc.max_minutes:
-            stop_reason = "time_budget"
-            break
 
-    result_run = rundir.load_run(out, device=str(device), dataset=data)
-    active, latent_dim = _active_on_val(result_run.model, data, config)
-    summary = {"status": "complete", "stop_reason": stop_reason, **asdict(counters),
-               "selected_by": select_by, "num_params": sum(p.numel() for p in model.parameters()), "data": data.name,
-               "data_shape": list(data.shape), "val_active_units": len(active), "latent_dim": latent_dim}
-    checkpoint.write_json(out / rundir.SUMMARY, summary)  # before the grid: a grid too large leaves a finished run
-    if data.is_image and tc.sample_grid > 0:
-        sampler = fitted_sampler(result_run.model, tc.sample_sampler, data.train.x, data.train.y, tc.sample_components)
-        _sample_grid(result_run.model, tc.sample_grid, tc.seed, out / rundir.SAMPLES, sampler)
-    kept = {"elbo": f"best val elbo {counters.best_val:.2f} at epoch {counters.best_epoch}",
-            "objective": f"best val objective {counters.best_val:.2f} at epoch {counters.best_epoch}",
-            "last": f"kept the last epoch, {counters.best_epoch}"}[select_by]
-    log(f"done ({stop_reason}): {kept}; {len(active)} of {latent_dim} latent units active; run in {out}")
-    warning = few_active_warning(active, latent_dim, math.prod(data.shape))
+def _validate(s: Session, epoch: int) -> tuple[dict[str, float], bool]:
+    """The validation figures (on the first process, shared with the others), the divergence
+    check, and the best checkpoint when this epoch improves the selection score."""
+    tc, c = s.config.train, s.counters
+    val: dict[str, float] | None = None
+    if s.dist.is_main:
+        with s.ema.applied() if s.ema is not None else contextlib.nullcontext():
+            val = elbo_stats(s.model, s.data.val.x, tc.eval_batch_size, y=s.data.val.y)
+            if s.select_by == "objective":
+                val["objective"] = objective_stats(s.model, s.data.val.x, tc.eval_batch_size, y=s.data.val.y,
+                                                   beta=s.config.objective.beta)
+    val = s.dist.broadcast(val)
+    for key in ("elbo", "objective"):
+        if not math.isfinite(val.get(key, 0.0)):  # diverged: keep the last good weights and state
+            raise TrainingError(
+                f"training stopped: the validation {key.replace('elbo', 'ELBO')} is {val[key]} after epoch {epoch}, the weights have "
+                f"diverged; {messages.divergence_fixes(tc, s.data, s.model.likelihood.real_valued)}; {_kept(s.out)}")
+    score = {"elbo": val["elbo"], "objective": -val.get("objective", 0.0), "last": float(epoch)}[s.select_by]
+    improved = score > c.best_val
+    if improved:
+        c.best_val, c.best_epoch, c.epochs_since_best = score, epoch, 0
+        if s.dist.is_main:
+            with s.ema.applied() if s.ema is not None else contextlib.nullcontext():
+                checkpoint.save_weights(s.model, s.out / rundir.WEIGHTS, s.meta)
+    else:
+        c.epochs_since_best += 1
+    return val, improved
+
+
+def _log_epoch(s: Session, record: dict[str, Any], improved: bool) -> None:
+    # Every figure printed reads the same way, higher is better: the objective (a loss) is negated.
+    val = {k[4:]: v for k, v in record.items() if k.startswith("val_")}
+    shown = f"val elbo {val['elbo']:.2f}" + (f"  val objective {-val['objective']:.2f}" if "objective" in val else "")
+    label = messages.epoch_label(record["epoch"], record["epoch"], s.counters.elapsed, s.config.train)
+    unit = "img/s" if s.data.is_image else "ex/s"  # images, or rows of a table
+    s.log(f"{label}  train elbo {record.get('train_elbo', math.nan):.2f}  "
+          f"{shown}{' (best)' if improved and s.select_by != 'last' else ''}  {record['images_per_sec']:.0f} {unit}")
+
+
+def _stop_reason(s: Session, callbacks: Sequence[Any], record: dict[str, Any], train_time: float) -> str | None:
+    """Why training ends after this epoch, or None; every process reaches the same answer."""
+    stopped = False
+    try:
+        for cb in callbacks:
+            if hasattr(cb, "on_epoch_end"):
+                cb.on_epoch_end(record)
+    except StopTraining:
+        stopped = True
+    if not s.dist.all_ok(not stopped):  # a callback of any process stops them all
+        return "callback"
+    tc, c = s.config.train, s.counters
+    if tc.patience and c.epochs_since_best >= tc.patience:
+        return "early_stopping"
+    # Stop before an epoch that, as long as this one, would overrun the budget: a budget is a
+    # ceiling, not a point to pass by up to an epoch.
+    if tc.max_minutes and c.elapsed + train_time > 60 * tc.max_minutes:
+        return "time_budget"
+    return None
+
+
+def _finish(s: Session, stop_reason: str) -> "rundir.Run":
+    """The end of training (first process): the loaded best run, summary.json, samples.png, the
+    report and the closing lines."""
+    tc, c = s.config.train, s.counters
+    result_run = rundir.load_run(s.out, device=str(s.dist.device), dataset=s.data)
+    active, latent_dim = _active_on_val(result_run.model, s.data, s.config)
+    summary = {"status": "complete", "stop_reason": stop_reason, **asdict(c),
+               "selected_by": s.select_by, "num_params": sum(p.numel() for p in s.model.parameters()),
+               "data": s.data.name, "data_shape": list(s.data.shape), "val_active_units": len(active),
+               "latent_dim": latent_dim, "processes": s.dist.world_size}
+    checkpoint.write_json(s.out / rundir.SUMMARY, summary)  # before the grid: a grid too large leaves a finished run
+    if s.data.is_image and tc.sample_grid > 0:
+        sampler = fitted_sampler(result_run.model, tc.sample_sampler, s.data.train.x, s.data.train.y, tc.sample_components)
+        images, nrow = sample_grid(result_run.model, tc.sample_grid, tc.seed, sampler)
+        save_grid(images, s.out / rundir.SAMPLES, nrow=nrow)
+    kept = {"elbo": f"best val elbo {c.best_val:.2f} at epoch {c.best_epoch}",
+            "objective": f"best val objective {c.best_val:.2f} at epoch {c.best_epoch}",
+            "last": f"kept the last epoch, {c.best_epoch}"}[s.select_by]
+    s.log(f"done ({stop_reason}): {kept}; {len(active)} of {latent_dim} latent units active; run in {s.out}")
+    warning = few_active_warning(active, latent_dim, math.prod(s.data.shape))
     if warning:
-        log(f"warning: {warning}")
+        s.log(f"warning: {warning}")
     if tc.report:
-        _write_report(result_run, log)
+        _write_report(result_run, s.log)
     return result_run
 
 
@@ -281,7 +334,7 @@ def _kept(out: Path) -> str:
     return "no epoch finished, so there is no checkpoint yet"
 
 
-def _with_codec(data: Dataset, config: Config, model, out: Path, resume: bool) -> Dataset:
+def _with_codec(data: Dataset, config: Config, model, out: Path, resume: bool, writer: bool = True) -> Dataset:
     """`data` through the run's codec: on resume the one the weights carry (they were trained
     under it; codec.json for runs from before), else one fitted on the training split as
     `data.standardize` says. Data passed in already
@@ -291,7 +344,7 @@ def _with_codec(data: Dataset, config: Config, model, out: Path, resume: bool) -
     if resume:  # the weights' codec; a run from before codecs has none stored, and trained on the data as they are
         meta = state.weights_meta(out, data.shape)
         codec = codecs.run_codec(out, data.shape, meta, out / rundir.WEIGHTS)
-        if codecs.META_KEY in meta and not (out / codecs.FILE).exists():
+        if writer and codecs.META_KEY in meta and not (out / codecs.FILE).exists():
             checkpoint.write_json(out / codecs.FILE, codec.to_dict())  # the readable copy, deleted: written again
         return codec.apply(data)
     likelihood = model.likelihood
@@ -305,9 +358,18 @@ def _active_on_val(model, data: Dataset, config: Config) -> tuple[list[int], int
     return active_dims(mu, config.eval.active_units_threshold), int(mu.shape[1])
 
 
+def _check_data(data: Dataset, model) -> None:
+    """Refuse data the likelihood cannot model, or holding NaN (data passed in directly too)."""
+    for name in ("train", "val", "test"):
+        where = f"the {name} split of data set '{data.name}'"
+        if not bool(torch.isfinite(data.split(name).x).all()):
+            raise DataError(f"{where} holds NaN or infinite values; clean or drop those examples")
+        model.likelihood.validate(data.split(name).x, where)
+
+
 def _check_objective(model, objective) -> None:
     """Refuse objective settings the model family would silently ignore."""
-    ignored = getattr(model, "ignores", frozenset())
+    ignored = model.traits.ignores
     if objective.free_bits > 0 and "free_bits" in ignored:
         raise ConfigError(f"model '{model.config.name}' does not use objective.free_bits; remove it")
     if (objective.beta != 1.0 or objective.warmup_epochs > 0) and "beta" in ignored:
@@ -323,18 +385,3 @@ def _write_report(run: "rundir.Run", log: Callable[[str], None]) -> None:
         log(f"report: {make_report(run)} (open it in a browser)")
     except VaekitError as e:
         log(f"warning: the report was not written ({e}); write it with: vaekit report {run.path}")
-
-
-def _sample_grid(model, n: int, seed: int, path: Path, sampler=None) -> None:
-    """samples.png, with codes from `sampler` (None: the prior); a conditional model gets one row
-    per class."""
-    images, nrow = sample_grid(model, n, seed, sampler)
-    save_grid(images, path, nrow=nrow)
-
-
-def _adam(params: list[torch.nn.Parameter], tc) -> torch.optim.Optimizer:
-    """Adam, fused into one kernel per step where the platform supports it."""
-    try:
-        return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.Adam(params, lr=tc.lr, weight_decay=tc.weight_decay, foreach=True)

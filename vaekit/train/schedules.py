@@ -1,4 +1,5 @@
-"""Schedules: the KL weight beta and the learning rate, as pure functions of the step.
+"""Schedules: the KL weight beta, a KL target's capacity and the learning rate, as pure functions
+of the step.
 
 Pure functions of saved counters make a resumed run follow exactly the schedule an
 uninterrupted one would have; the only stateful one, the plateau scale, lives in the training
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 
 from vaekit.config import ObjectiveConfig, TrainConfig
+from vaekit.contract import KLTarget
 
 
 def beta_at(step: int, steps_per_epoch: int, objective: ObjectiveConfig) -> float:
@@ -18,6 +20,14 @@ def beta_at(step: int, steps_per_epoch: int, objective: ObjectiveConfig) -> floa
     if warmup_steps <= 0:
         return objective.beta
     return objective.beta * min(1.0, step / warmup_steps)
+
+
+def capacity_at(step: int, target: KLTarget | None) -> float:
+    """The capacity C at `step` of a family trained towards a KL target (Burgess et al. 2018):
+    rising linearly from 0 to `target.capacity` nats over `target.steps` steps; 0 without one."""
+    if target is None:
+        return 0.0
+    return target.capacity * min(1.0, step / max(1, target.steps))
 
 
 def lr_at(step: int, total_steps: int, train: TrainConfig, plateau_scale: float = 1.0) -> float:

@@ -33,10 +33,11 @@ class Counters:
     elapsed: float = 0.0  # seconds of training so far, over all sessions of the run
 
 
-def prepare_dir(out: Path, resume: bool, overwrite: bool) -> Path:
+def prepare_dir(out: Path, resume: bool, overwrite: bool, write_probe: bool = True) -> Path:
     """The run directory, checked writable before any work (a resumed one too, whose first
     checkpoint would otherwise fail an epoch later); resuming clears the temporary files of
-    writes killed mid-way."""
+    writes killed mid-way. `write_probe=False` (the processes of a distributed run that do not
+    write) only checks what is there."""
     if resume:
         if not (out / rundir.STATE).is_file():
             raise CheckpointError(f"no run to resume in '{out}' (no {rundir.STATE}); start it with vaekit train")
@@ -45,6 +46,8 @@ def prepare_dir(out: Path, resume: bool, overwrite: bool) -> Path:
             raise OutputError(f"'{out}' already holds a run; continue it with --resume {out}, "
                               "start again with --overwrite, or choose another --out")
     fix = "make it writable" if resume else "choose another --out"
+    if not write_probe:
+        return out
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".write-test"
@@ -72,9 +75,10 @@ def save_state(out: Path, model, optimizers, ema, gen, counters: Counters) -> No
     checkpoint.save_state(state, out / rundir.STATE)
 
 
-def restore(out: Path, model, optimizers, ema, gen, data_shape) -> Counters:
+def restore(out: Path, model, optimizers, ema, gen, data_shape, truncate: bool = True) -> Counters:
     """Load the training state of the run in `out` (checked finite by `load_state`) into the
-    model, optimizers, EMA and generators; its metrics.jsonl is cut back to the state's epoch."""
+    model, optimizers, EMA and generators; its metrics.jsonl is cut back to the state's epoch
+    (by the process that writes, `truncate`)."""
     weights_meta(out, data_shape)
     state = checkpoint.load_state(out / rundir.STATE)
     try:
@@ -92,7 +96,8 @@ def restore(out: Path, model, optimizers, ema, gen, data_shape) -> Counters:
     if state.get("cuda_rng") and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda_rng"])
     gen.set_state(state["data_rng"])
-    truncate_metrics(out, counters.epoch)
+    if truncate:
+        truncate_metrics(out, counters.epoch)
     return counters
 
 
