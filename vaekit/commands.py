@@ -75,7 +75,7 @@ def _out(args: argparse.Namespace, run, default: str) -> Path:
     """Where a command's examples go: a PNG grid for an image run, a .npy array for the others.
     --out names the file (the suffix is added when left off; another suffix is a ConfigError) or
     a folder, existing or written with a trailing slash, that gets the default name `default`."""
-    ext = ".png" if len(run.data_shape) == 3 else ".npy"
+    ext = ".png" if run.codec.is_image else ".npy"
     name = Path(default).with_suffix(ext).name
     if not args.out:
         path = run.path / name
@@ -100,7 +100,7 @@ def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
     from vaekit.train.checkpoint import atomic_write
 
     x = run.codec.decode(x.detach().cpu())
-    if len(run.data_shape) == 3:
+    if run.codec.is_image:
         return save_grid(x.reshape(-1, *run.data_shape), path, nrow=nrow)
     atomic_write(path, lambda tmp: _save_npy(tmp, x.numpy()))
     return path

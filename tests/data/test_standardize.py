@@ -12,7 +12,7 @@ import torch
 
 from vaekit.config import parse_config
 from vaekit.data import Dataset, Split, load_dataset
-from vaekit.data.codec import IDENTITY, Codec, fit_codec, read_codec, standardizes
+from vaekit.data.codec import IDENTITY, Codec, codec_from_dict, fit_codec, read_codec, run_codec, standardizes
 from vaekit.errors import CheckpointError, ConfigError, InputError, TrainingError
 from vaekit.run import load_run
 from vaekit.train.loop import train
@@ -169,8 +169,19 @@ def test_an_unknown_mode_is_a_config_error_with_a_suggestion():
 
 def test_image_runs_store_the_identity_codec(tmp_path, tiny_data, tiny_config):
     run = train(tiny_config("train.epochs=1"), tmp_path / "run", dataset=tiny_data, log=quiet)
-    assert json.loads((tmp_path / "run" / "codec.json").read_text()) == {"kind": "identity"}
+    assert json.loads((tmp_path / "run" / "codec.json").read_text()) == {"kind": "identity", "modality": "image"}
     assert run.codec.identity and torch.equal(run.dataset().test.x, tiny_data.test.x)  # the same tensors, untouched
+    assert run.codec.is_image  # what every command renders by: PNG grids, not arrays
+
+
+def test_runs_from_before_the_codec_named_its_modality_get_it_from_their_shape(tmp_path):
+    (tmp_path / "codec.json").write_text('{"kind": "identity"}')
+    assert run_codec(tmp_path, (1, 8, 8), {}, tmp_path / "w").is_image
+    assert not run_codec(tmp_path, (6,), {}, tmp_path / "w").is_image
+    (tmp_path / "codec.json").unlink()  # the weights' copy names its modality, and counts
+    assert run_codec(tmp_path, (6,), {"codec": '{"kind": "identity", "modality": "image"}'}, tmp_path / "w").is_image
+    with pytest.raises(CheckpointError, match="modality 'sound' is none of image, vector"):
+        codec_from_dict({"kind": "identity", "modality": "sound"}, "codec.json")
 
 
 # ----------------------------------------------------------------------------- the codec itself
@@ -191,7 +202,7 @@ def test_fit_matches_numpy_and_leaves_constant_columns_unscaled():
 
 
 def test_a_codec_survives_its_json_form(tmp_path):
-    codec = Codec("standard", (1.5, -2.0), (3.0, 0.25))
+    codec = Codec("standard", (1.5, -2.0), (3.0, 0.25), "vector")
     (tmp_path / "codec.json").write_text(json.dumps(codec.to_dict()))
     assert read_codec(tmp_path, 2) == codec  # floats written by json round-trip exactly
     assert read_codec(tmp_path / "nowhere") == IDENTITY  # a run from before codecs

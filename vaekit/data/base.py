@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from vaekit.contract import Batch
 from vaekit.errors import DataError
 from vaekit.registry import suggest
 
@@ -23,11 +24,14 @@ SPLITS = ("train", "val", "test")
 @dataclass(frozen=True)
 class Split:
     """One split: `x` float32 of shape (N, *shape), images scaled to [0, 1]; `y` int64 (N,) or None;
-    `factors` int64 (N, F), the known generative factors of each example (synthetic sets), or None."""
+    `factors` int64 (N, F), the known generative factors of each example (synthetic sets), or None;
+    `mask` like x, 1 where an entry is observed and 0 where it is missing, or None (all observed).
+    `batch(index)` cuts the `Batch` (vaekit.contract) that models take."""
 
     x: torch.Tensor
     y: torch.Tensor | None = None
     factors: torch.Tensor | None = None
+    mask: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.y is not None and self.y.shape[0] != self.x.shape[0]:
@@ -39,8 +43,18 @@ class Split:
                 f"{self.x.shape[0]} examples but factors of shape {tuple(self.factors.shape)}; give one row per example"
             )
 
+        if self.mask is not None and self.mask.shape != self.x.shape:
+            raise DataError(f"a mask of shape {tuple(self.mask.shape)} for examples of shape {tuple(self.x.shape)}; "
+                            "give one mask entry per value")
+
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    def batch(self, index: torch.Tensor | slice | None = None) -> Batch:
+        """The examples `index` selects (all of them for None) as a Batch: x, labels and mask."""
+        def take(t):
+            return None if t is None else (t if index is None else t[index])
+        return Batch(take(self.x), take(self.y), take(self.mask))
 
 
 @dataclass(frozen=True)

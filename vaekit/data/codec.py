@@ -11,7 +11,10 @@ deviation are fitted on the training split only, applied to every split, and sto
     x = run.codec.decode(vaekit.sample(run.model, 10))   # in the CSV's own units
     z = vaekit.encode(run.model, run.codec.encode(raw_rows))
 
-Images keep the identity codec: they are already scaled to [0, 1].
+Images keep the identity codec: they are already scaled to [0, 1]. The codec also names the
+data's modality ("image": (C, H, W) in [0, 1], written as PNG; "vector": rows, written as arrays),
+so every command renders a run's outputs the way its data reads without looking at shapes; text,
+tables and sound add their modalities (a vocabulary, a column schema, an audio front end) here.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ FILE = "codec.json"
 META_KEY = "codec"  # the key of the codec in the weights' safetensors metadata
 MODES = ("auto", "none", "standard")
 KINDS = ("identity", "standard")
+MODALITIES = ("image", "vector")
 # A column whose standard deviation is this small next to its mean is constant up to float32
 # rounding (eps 1.2e-7): it is centred and left unscaled, not blown up into noise.
 CONSTANT = 1e-6
@@ -43,11 +47,17 @@ T = TypeVar("T", torch.Tensor, np.ndarray)
 
 @dataclass(frozen=True)
 class Codec:
-    """`encode`: data units -> model space; `decode`: back. `mean` and `std` are per feature (D,)."""
+    """`encode`: data units -> model space; `decode`: back. `mean` and `std` are per feature (D,);
+    `modality` says how the data read ("image" or "vector")."""
 
     kind: str = "identity"
     mean: tuple[float, ...] = ()
     std: tuple[float, ...] = ()
+    modality: str = "vector"
+
+    @property
+    def is_image(self) -> bool:
+        return self.modality == "image"
 
     @property
     def identity(self) -> bool:
@@ -80,15 +90,16 @@ class Codec:
                              "(as load_dataset gives it)")
         if self.identity:
             return dataclasses.replace(data, codec=self)
-        splits = {name: Split(self.encode(s.x), s.y, s.factors) for name, s in
+        splits = {name: dataclasses.replace(s, x=self.encode(s.x)) for name, s in
                   (("train", data.train), ("val", data.val), ("test", data.test))}
         return dataclasses.replace(data, **splits, binary=False, codec=self)
 
     def to_dict(self) -> dict[str, Any]:
         """The plain-data form written to codec.json."""
         if self.identity:
-            return {"kind": "identity"}
-        return {"kind": self.kind, "mean": list(self.mean), "std": list(self.std), "log_scale": self.log_scale}
+            return {"kind": "identity", "modality": self.modality}
+        return {"kind": self.kind, "modality": self.modality, "mean": list(self.mean), "std": list(self.std),
+                "log_scale": self.log_scale}
 
     def _stats(self, x: T) -> tuple[T, T]:
         if x.shape[-1] != len(self.mean):
@@ -131,24 +142,29 @@ def standardizes(mode: str, data: Dataset, real_valued: bool, likelihood: str) -
 def fit_codec(data: Dataset, standardize: bool) -> Codec:
     """The identity, or the per-feature mean and standard deviation (numpy's: ddof 0) of the
     training split, in float64; constant columns get std 1, so they are centred only."""
+    modality = "image" if data.is_image else "vector"
     if not standardize:
-        return IDENTITY
+        return Codec(modality=modality)
     x = data.train.x.double().flatten(1)  # (N, D)
     mean = x.mean(dim=0)
     std = (x - mean).pow(2).mean(dim=0).sqrt()
     std = torch.where(std > CONSTANT * mean.abs(), std, torch.ones_like(std))
     std = torch.where(std > 0, std, torch.ones_like(std))  # all-zero columns
-    return Codec("standard", tuple(mean.tolist()), tuple(std.tolist()))
+    return Codec("standard", tuple(mean.tolist()), tuple(std.tolist()), modality)
 
 
-def codec_from_dict(raw: Any, where: str, features: int | None = None) -> Codec:
-    """A codec from its codec.json form, checked: CheckpointError naming `where` when damaged."""
+def codec_from_dict(raw: Any, where: str, features: int | None = None, modality: str = "vector") -> Codec:
+    """A codec from its codec.json form, checked: CheckpointError naming `where` when damaged.
+    `modality` is the one to assume for a codec written before codecs named theirs."""
     damaged = f"'{where}' is damaged"
     fix = "restore it, or retrain the run"
     if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
         raise CheckpointError(f"{damaged} (no codec kind of {', '.join(KINDS)}); {fix}")
+    modality = raw.get("modality", modality)
+    if modality not in MODALITIES:
+        raise CheckpointError(f"{damaged} (its modality {modality!r} is none of {', '.join(MODALITIES)}); {fix}")
     if raw["kind"] == "identity":
-        return IDENTITY
+        return Codec(modality=modality)
     try:
         mean = tuple(float(v) for v in raw["mean"])
         std = tuple(float(v) for v in raw["std"])
@@ -158,19 +174,19 @@ def codec_from_dict(raw: Any, where: str, features: int | None = None) -> Codec:
     if not ok or (features is not None and len(mean) != features):
         raise CheckpointError(f"{damaged} (its mean and std do not fit {features} features with positive "
                               f"finite scales); {fix}")
-    return Codec(raw["kind"], mean, std)
+    return Codec(raw["kind"], mean, std, modality)
 
 
-def read_codec(run_dir: str | Path, features: int | None = None) -> Codec:
+def read_codec(run_dir: str | Path, features: int | None = None, modality: str = "vector") -> Codec:
     """The codec stored in a run directory; the identity for runs written before codecs were."""
     path = Path(run_dir) / FILE
     if not path.is_file():
-        return IDENTITY
+        return Codec(modality=modality)
     try:
         raw = loads_json(path.read_text())
     except (OSError, ValueError, UnicodeDecodeError):
         raise CheckpointError(f"'{path}' is damaged (not readable JSON); restore it, or retrain the run") from None
-    return codec_from_dict(raw, str(path), features)
+    return codec_from_dict(raw, str(path), features, modality)
 
 
 def codec_metadata(codec: Codec) -> str:
@@ -186,21 +202,23 @@ def run_codec(run_dir: str | Path, data_shape: tuple[int, ...], metadata: Mappin
     Weights written before they carried a codec fall back to codec.json, the identity without it."""
     path = Path(run_dir) / FILE
     features = data_shape[0] if len(data_shape) == 1 else None  # a codec standardises vectors only
+    # Runs from before the codec named its modality: their images were (C, H, W), their vectors (D,).
+    modality = "image" if len(data_shape) == 3 else "vector"
     stored = metadata.get(META_KEY)
     if stored is None:
-        codec = read_codec(run_dir, features)
+        codec = read_codec(run_dir, features, modality)
         if not codec.identity and features is None:  # images never standardised: another run's file
             raise CheckpointError(f"'{path}' standardises {len(codec.mean)} features, but this run's examples are "
                                   f"images of shape {list(data_shape)}, which are never standardised: it is another "
                                   f"run's file; delete it, or restore this run's own")
         return codec
     try:  # a CheckpointError is a ValueError too
-        codec = codec_from_dict(loads_json(stored), str(weights), features)
+        codec = codec_from_dict(loads_json(stored), str(weights), features, modality)
     except ValueError:
         codec = None
     if codec is None or not codec.identity and features is None:
         raise CheckpointError(f"weights file '{weights}' has damaged codec metadata; retrain or restore it")
-    if path.is_file() and read_codec(run_dir) != codec:  # floats round-trip JSON exactly: == is exact
+    if path.is_file() and read_codec(run_dir, None, modality) != codec:  # floats round-trip JSON exactly: == is exact
         raise CheckpointError(f"'{path}' does not match the codec the weights '{weights}' were trained with "
                               f"(another run's file, or edited); delete it (the weights' copy is then used, "
                               f"and vaekit train --resume writes it again) or restore the run's own")

@@ -7,6 +7,8 @@ none; check no split is empty; apply `limit`; binarize. Everything random here i
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -76,7 +78,7 @@ def cluster_labelled(splits: dict[str, Split], k: int, seed: int, set_name: str)
         raise DataError(f"data.cluster_labels={k} needs at least {k} training examples, and {set_name} has "
                         f"{len(train)}; lower data.cluster_labels")
     clusters = fit_clusters(train.x, k, seed=seed)
-    return {name: Split(s.x, clusters.assign(s.x), s.factors) for name, s in splits.items()}, k
+    return {name: dataclasses.replace(s, y=clusters.assign(s.x)) for name, s in splits.items()}, k
 
 
 def keep_classes(split: Split, classes: tuple[int, ...], set_name: str, split_name: str = "train") -> Split:
@@ -98,7 +100,7 @@ def keep_classes(split: Split, classes: tuple[int, ...], set_name: str, split_na
         raise DataError(f"data.classes: the {split_name} split of data set '{set_name}' has no example of "
                         f"{_label_list(sorted(set(classes)))} (it has {_label_list(labels)} there); "
                         f"raise data.{split_name}_fraction or choose other labels")
-    return Split(split.x[keep], split.y[keep], None if split.factors is None else split.factors[keep])
+    return _take(split, keep)
 
 
 def _label_list(labels: list[int]) -> str:
@@ -181,17 +183,17 @@ def binarize(split: Split, mode: str, seed: int, split_name: str, set_name: str)
                 f"[{lo:g}, {hi:g}]; rescale the data to [0, 1] or use data.binarize=threshold"
             )
     if mode == "threshold":
-        return Split((split.x > 0.5).to(torch.float32), split.y, split.factors)
+        return dataclasses.replace(split, x=(split.x > 0.5).to(torch.float32))
     if mode == "static" or (mode == "dynamic" and split_name != "train"):
         g = torch.Generator().manual_seed(int(_rng(seed, DRAW, SPLITS.index(split_name)).integers(2**62)))
-        return Split(torch.bernoulli(split.x, generator=g), split.y, split.factors)
+        return dataclasses.replace(split, x=torch.bernoulli(split.x, generator=g))
     return split
 
 
 def take(split: Split, index: np.ndarray) -> Split:
     """The examples of `split` at `index`."""
     i = torch.from_numpy(np.asarray(index, dtype=np.int64))
-    return Split(split.x[i], None if split.y is None else split.y[i], None if split.factors is None else split.factors[i])
+    return _take(split, i)
 
 
 def _rng(seed: int, *stream: int) -> np.random.Generator:
@@ -237,3 +239,10 @@ def _empty_message(config: DataConfig, raw: RawSet, name: str) -> str:
             f"({len(raw.train)} in all); lower data.val_fraction and data.test_fraction or add examples"
         )
     return f"the {name} split of {config.name} is empty; raise data.{name}_fraction above 0"
+
+
+def _take(split: Split, index) -> Split:
+    """The examples `index` selects, with their labels, factors and mask."""
+    def take(t):
+        return None if t is None else t[index]
+    return Split(split.x[index], take(split.y), take(split.factors), take(split.mask))

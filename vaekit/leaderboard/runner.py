@@ -217,7 +217,7 @@ def _run_entry(entry: Entry, config: Config, k: int, groups: list[str], n_sample
     entry.test_split = _fingerprint(test.x, test.y)
     stored = _stored_eval(entry.run_dir, k, len(test), groups)
     entry.metrics = stored if stored is not None else _measure(run, k, groups, entry, log)
-    if n_samples > 0 and len(run.data_shape) == 3:
+    if n_samples > 0 and run.codec.is_image:
         entry.samples = _sample_png(run.model, n_samples, config.train.seed)
 
 

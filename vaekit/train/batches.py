@@ -29,10 +29,9 @@ def batches(split: Split, batch_size: int, generator: torch.Generator, device: t
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
         idx = order[start : start + batch_size]
-        x = split.x[idx]
+        batch = split.batch(idx)
         if dynamic_binarize:
-            x = torch.bernoulli(x, generator=generator)
-        batch = Batch(x, split.y[idx] if split.y is not None else None)
+            batch = batch.with_x(torch.bernoulli(batch.x, generator=generator))
         if world_size > 1:
             per = -(-len(idx) // world_size)  # a partial last batch: the last processes take fewer
             batch = batch[rank * per : (rank + 1) * per]
