@@ -149,6 +149,25 @@ def test_timeout_must_be_finite(monkeypatch):
     assert not dist.is_initialized()
 
 
+def test_a_busy_port_or_a_missing_peer_is_a_one_line_training_error(monkeypatch):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        monkeypatch.setenv("MASTER_PORT", str(port))
+        for name, value in {**TWO, "MASTER_PORT": str(port)}.items():
+            monkeypatch.setenv(name, value)
+        with pytest.raises(TrainingError, match=f"rank 0 could not join the 2 training processes at 127.0.0.1:{port}") as e:
+            Distributed.from_env("cpu", timeout_s=5)
+        assert "address already in use" in str(e.value) and "\n" not in str(e.value)
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))  # free, but rank 1 never comes
+    t0 = time.monotonic()
+    with pytest.raises(TrainingError, match="1/2 clients joined"):
+        Distributed.from_env("cpu", timeout_s=1)
+    assert time.monotonic() - t0 < 5
+    assert not dist.is_initialized()
+
+
 # ----------------------------------------------------------------------------- two processes
 
 
@@ -282,6 +301,7 @@ def test_a_killed_peer_ends_the_survivor_with_a_one_line_training_error(tmp_path
     assert "another training process stopped" in msg and "rank 0 of 2" in msg
     assert f"the last checkpoint in {tmp_path / 'run'} is kept" in msg
     assert f"torchrun --nproc_per_node=2 -m vaekit train --resume {tmp_path / 'run'}" in msg
+    assert "[127.0.0.1]:" in msg  # gloo's cause names the peer: "Connection closed by peer", "Read error", ...
     assert r0["seconds"] < 8  # noticed at once, well within the 10 s timeout
 
 
@@ -289,7 +309,10 @@ def test_a_hung_peer_ends_the_survivor_after_the_timeout(tmp_path):
     procs = launch(tmp_path, "hung", wait_s=30, wait_for=(0,))
     (r0,) = results(tmp_path, procs, ranks=[0])
     assert r0["type"] == "TrainingError" and "\n" not in r0["error"]
-    assert "no epoch finished" in r0["error"]  # the caller's words for what is kept
+    run = tmp_path / "run"  # no checkpoint in it: the line says to start again, not to resume
+    assert f"no epoch finished, so {run} holds no checkpoint yet" in r0["error"]
+    assert f"-m vaekit train CONFIG --out {run} --overwrite" in r0["error"] and "--resume" not in r0["error"]
+    assert "Timed out" in r0["error"]
     assert 1.5 < r0["seconds"] < 10  # the 2 s timeout, not the default half hour
 
 
@@ -378,7 +401,7 @@ def _hung(d: Distributed, out: dict, run: Path) -> None:
         time.sleep(60)  # alive but silent; the test kills it once rank 0 is done
     t0 = time.monotonic()
     try:
-        with d.guard(run, kept="no epoch finished, so there is no checkpoint yet"):
+        with d.guard(run, resumable=lambda: (run / "train_state.pt").exists()):  # the loop's check
             d.all_ok(True)
     except Exception as e:
         out.update(type=type(e).__name__, error=str(e))

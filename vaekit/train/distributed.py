@@ -26,7 +26,7 @@ import datetime
 import os
 import re
 from pathlib import Path
-from typing import Any, Iterator, Mapping, TypeVar
+from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -89,8 +89,14 @@ class Distributed:
         if owns:
             # env://, not tcp://: under torchrun the agent already serves the store at MASTER_PORT
             # (TORCHELASTIC_USE_AGENT_STORE), and env:// joins it instead of binding the port again.
-            dist.init_process_group(backend, rank=rank, world_size=world, init_method="env://",
-                                    timeout=datetime.timedelta(seconds=timeout_s))
+            try:
+                dist.init_process_group(backend, rank=rank, world_size=world, init_method="env://",
+                                        timeout=datetime.timedelta(seconds=timeout_s))
+            except RuntimeError as e:  # a busy port, peers that never came (DistStoreError after timeout_s)
+                where = f"{env['MASTER_ADDR']}:{env['MASTER_PORT']}"
+                raise TrainingError(
+                    f"rank {rank} could not join the {world} training processes at {where} ({_short_cause(e)}); "
+                    f"start every process (torchrun --nproc_per_node=N starts N), with a free MASTER_PORT") from None
         elif (dist.get_rank(), dist.get_world_size()) != (rank, world):
             raise ConfigError(f"torch.distributed is already initialised as rank {dist.get_rank()} of "
                               f"{dist.get_world_size()}, but RANK/WORLD_SIZE say {rank} of {world}")
@@ -212,25 +218,28 @@ class Distributed:
             dist.destroy_process_group()
 
     @contextlib.contextmanager
-    def guard(self, run_dir: str | Path, kept: str | None = None) -> Iterator[None]:
+    def guard(self, run_dir: str | Path, resumable: bool | Callable[[], bool] = True) -> Iterator[None]:
         """Turn a collective that fails inside the block because another process died or hung
         (gloo's 'Connection closed by peer', a timeout) into a one-line TrainingError saying what
-        is kept and how to resume. `kept` replaces the words "the last checkpoint in RUN is
-        kept" (when no epoch finished, say). Any other error passes through unchanged."""
+        is kept and how to go on. `resumable` (or its value when called, at the failure) says
+        whether `run_dir` holds a checkpoint yet. Any other error passes through unchanged."""
         try:
             yield
         except RuntimeError as e:  # torch.distributed.DistError is a RuntimeError too
             if not self.enabled or not _is_comm_failure(e):
                 raise
-            raise TrainingError(self.lost_peer_message(run_dir, e, kept)) from None
+            has_checkpoint = resumable() if callable(resumable) else resumable
+            raise TrainingError(self.lost_peer_message(run_dir, e, has_checkpoint)) from None
 
-    def lost_peer_message(self, run_dir: str | Path, cause: BaseException, kept: str | None = None) -> str:
+    def lost_peer_message(self, run_dir: str | Path, cause: BaseException, resumable: bool = True) -> str:
         """The one line for a collective that failed with `cause`."""
-        kept = kept or f"the last checkpoint in {run_dir} is kept"
+        torchrun = f"torchrun --nproc_per_node={self.local_world_size} -m vaekit train"
+        then = (f"the last checkpoint in {run_dir} is kept; resume with `{torchrun} --resume {run_dir}`" if resumable
+                else f"no epoch finished, so {run_dir} holds no checkpoint yet; start the training again with "
+                     f"`{torchrun} CONFIG --out {run_dir} --overwrite`")
         return (f"training stopped: another training process stopped or stopped answering "
                 f"(seen by rank {self.rank} of {self.world_size}: {_short_cause(cause)}); check the other "
-                f"processes' output for why; {kept}; resume with `torchrun --nproc_per_node={self.local_world_size} "
-                f"-m vaekit train --resume {run_dir}`")
+                f"processes' output for why; {then}")
 
     @property
     def _comm_device(self) -> torch.device:
@@ -285,7 +294,9 @@ def _is_comm_failure(e: BaseException) -> bool:
 
 
 def _short_cause(e: BaseException) -> str:
-    """gloo's first sentence without its source-file prefix: 'Connection closed by peer [127.0.0.1]:1234'."""
+    """A torch.distributed error's first line without its source-file prefix and gloo's advice:
+    'Connection closed by peer [127.0.0.1]:1234'."""
     lines = str(e).strip().splitlines()
-    text = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", lines[0] if lines else type(e).__name__)
-    return text.split(". ")[0].rstrip(".") or type(e).__name__
+    text = re.sub(r"^\[[^\]]*\.(cc|cpp|h):\d+\]\s*", "", lines[0] if lines else "")
+    kept = [p for p in text.split(". ") if not p.startswith(("This is typically", "Check the logs", "GLHF"))]
+    return ". ".join(kept).rstrip(". ")[:300] or type(e).__name__
