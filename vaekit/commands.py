@@ -35,7 +35,8 @@ def cmd_train(args: argparse.Namespace, overrides: list[str]) -> None:
         config = load_config(args.config, overrides)
         out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     run = train(config, out, resume=bool(args.resume), overwrite=args.overwrite)
-    print(json.dumps(run.summary(), indent=2))
+    if run is not None:  # under torchrun, the first process alone reports
+        print(json.dumps(run.summary(), indent=2))
 
 
 def _load(args: argparse.Namespace, overrides: list[str]):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -185,13 +186,18 @@ class VQVAE(VAE):
     @torch.no_grad()
     def update_codebook(self, z_e: torch.Tensor, codes: torch.Tensor) -> None:
         """One EMA step of the codebook towards the encoder outputs assigned to each code, then the
-        restart of codes unused for `dead_after` steps at random encoder outputs of the batch."""
+        restart of codes unused for `dead_after` steps at random encoder outputs of the batch. In
+        a distributed run the counts and sums are those of the global batch (every process then
+        holds the same codebook, as one process would; DDP keeps the first process's restarts)."""
         flat = z_e.detach().reshape(-1, self.code_dim).float()
         onehot = F.one_hot(codes.reshape(-1), self.codebook_size).float()  # (N, K)
-        counts = onehot.sum(0)
+        counts, sums = onehot.sum(0), onehot.T @ flat
+        if dist.is_available() and dist.is_initialized():  # a distributed run: the statistics of the global batch
+            dist.all_reduce(counts)
+            dist.all_reduce(sums)
         d = self.ema_decay
         self.cluster_size.mul_(d).add_(counts, alpha=1 - d)
-        self.embed_sum.mul_(d).add_(onehot.T @ flat, alpha=1 - d)
+        self.embed_sum.mul_(d).add_(sums, alpha=1 - d)
         self.codebook.copy_(self.embed_sum / self.cluster_size.clamp_min(1e-12).unsqueeze(-1))
         self.unused_steps.add_(1).masked_fill_(counts > 0, 0)
         dead = (self.unused_steps >= self.dead_after).nonzero().squeeze(-1)

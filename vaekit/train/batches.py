@@ -32,8 +32,8 @@ def batches(split: Split, batch_size: int, generator: torch.Generator, device: t
         batch = split.batch(idx)
         if dynamic_binarize:
             batch = batch.with_x(torch.bernoulli(batch.x, generator=generator))
-        if world_size > 1:
-            per = -(-len(idx) // world_size)  # a partial last batch: the last processes take fewer
+        if world_size > 1:  # the loop makes every batch whole and a multiple of world_size
+            per = len(idx) // world_size
             batch = batch[rank * per : (rank + 1) * per]
         yield batch.to(device, non_blocking=True)
 

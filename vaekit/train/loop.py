@@ -77,14 +77,15 @@ class Session:
 
 
 def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None, resume: bool = False,
-          overwrite: bool = False, callbacks: Sequence[Any] = (), log: Callable[[str], None] | None = None) -> "rundir.Run":
+          overwrite: bool = False, callbacks: Sequence[Any] = (), log: Callable[[str], None] | None = None) -> "rundir.Run | None":
     """Train `config` into the run directory `out_dir` and return the loaded best run.
 
     `resume=True` continues the run in `out_dir` from its last completed epoch; the result equals
     an uninterrupted run with the same seed. Without it, an existing run is never overwritten
     unless `overwrite=True`. Launched by torchrun (`torchrun --nproc_per_node=N -m vaekit train
     ...`), it trains with DistributedDataParallel: `train.batch_size` is then the global batch,
-    split evenly over the processes, and the first process alone writes the run directory.
+    split evenly over the processes, and the first process alone writes the run directory and
+    returns the run (the others return None).
     """
     from vaekit.checks import check_path
     from vaekit.config import require_config
@@ -96,15 +97,16 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
         raise InputError(f"train's dataset must be a vaekit.Dataset (vaekit.load_dataset(config.data)) or None, "
                          f"got {type(dataset).__name__}")
     dist = Distributed.from_env(rundir.resolve_device(config.train.device))
+    out = Path(out_dir)
     try:
-        with dist.guard(Path(out_dir)):
-            return _train(config, Path(out_dir), dataset, resume, overwrite, callbacks, log, dist)
+        with dist.guard(out, resumable=lambda: (out / rundir.STATE).exists()):
+            return _train(config, out, dataset, resume, overwrite, callbacks, log, dist)
     finally:
         dist.close()
 
 
 def _train(config: Config, out: Path, dataset: Dataset | None, resume: bool, overwrite: bool,
-           callbacks: Sequence[Any], log: Callable[[str], None] | None, dist: Distributed) -> "rundir.Run":
+           callbacks: Sequence[Any], log: Callable[[str], None] | None, dist: Distributed) -> "rundir.Run | None":
     s = _setup(config, out, dataset, resume, overwrite, log, dist)
     tc = config.train
     stop_reason = "epochs"
@@ -115,11 +117,10 @@ def _train(config: Config, out: Path, dataset: Dataset | None, resume: bool, ove
         stop_reason = _stop_reason(s, callbacks, record, train_time)
         if stop_reason is not None:
             break
-    dist.barrier()
-    if not dist.is_main:  # the first process writes the end-of-training files; the others load the result
-        dist.barrier()
-        return rundir.load_run(s.out, device=str(s.dist.device), dataset=s.data)
-    result = _finish(s, stop_reason or "epochs")
+    # The first process writes the end-of-training files while the others wait, so that every
+    # process leaves the group together (a process that tears its side down early can abort a
+    # peer's exit in gloo's threads).
+    result = _finish(s, stop_reason or "epochs") if dist.is_main else None
     dist.barrier()
     return result
 
@@ -142,7 +143,8 @@ def _setup(config: Config, out: Path, dataset: Dataset | None, resume: bool, ove
     data = _with_codec(data, config, model, out, resume, dist.is_main)  # standardised vectors, say: what the model sees
     _check_data(data, model)
     _check_objective(model, config.objective)
-    dist.check_batch_size(tc.batch_size, len(data.train))
+    if dist.enabled:
+        _check_shares(dist, tc.batch_size, len(data.train))
     select_by = tc.select_by if tc.select_by != "auto" else model.traits.select_by
     model.on_train_start({"train_size": len(data.train)})  # facts a family may need (beta-TCVAE: the data size)
     step = Step(model, dist.wrap(model), tc, config.objective, all_ok=dist.all_ok)
@@ -173,6 +175,11 @@ def _epoch(s: Session) -> tuple[dict[str, Any], bool, float]:
     epoch = c.epoch + 1
     total_steps = s.steps_per_epoch * tc.epochs
     s.model.train()
+    if dist.enabled:
+        # Each process draws its own noise (posterior draws, prior samples), from a stream that
+        # depends on the seed, the epoch and the rank only, so a resumed run draws it again; one
+        # process keeps the generator state saved with the training state.
+        torch.manual_seed((tc.seed * 1_000_003 + epoch * 1_009 + dist.rank) % 2**63)
     sums: dict[str, torch.Tensor] = {}
     seen, t0 = 0, time.perf_counter()
     beta_t = torch.zeros((), device=dist.device)  # tensors, so a compiled step is not re-traced as they move
@@ -356,6 +363,14 @@ def _active_on_val(model, data: Dataset, config: Config) -> tuple[list[int], int
     """The active latent dimensions of the kept weights on the validation split (one encoder pass)."""
     mu, _ = posterior_moments(model, data.val.x, config.train.eval_batch_size, data.val.y)
     return active_dims(mu, config.eval.active_units_threshold), int(mu.shape[1])
+
+
+def _check_shares(dist: Distributed, batch_size: int, n_train: int) -> None:
+    """A distributed run's global batch splits evenly over the processes, and every batch is whole."""
+    dist.split_batch(batch_size)  # ConfigError naming train.batch_size and the number of processes
+    if n_train < batch_size:
+        raise ConfigError(f"the training split has {n_train} examples, fewer than train.batch_size {batch_size} (the "
+                          f"global batch of {dist.world_size} processes); lower train.batch_size")
 
 
 def _check_data(data: Dataset, model) -> None:
