@@ -23,7 +23,7 @@ from vaekit.config import dump_config, parse_config
 from vaekit.models import build_model
 from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS
 from vaekit.run import WEIGHTS, load_run
-from vaekit.train.checkpoint import load_into, load_weights, save_weights
+from vaekit.weights import load_into, load_weights, save_weights
 
 SHAPE = (1, 8, 8)
 CLASSES = 3

@@ -7,7 +7,8 @@ from torch import nn
 import vaekit.models
 from vaekit.models import VAE
 from vaekit.train import loop
-from vaekit.train.checkpoint import load_state, load_weights
+from vaekit.train.checkpoint import load_state
+from vaekit.weights import load_weights
 
 
 class WithAux(VAE):

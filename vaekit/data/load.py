@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vaekit.config import DataConfig
+from vaekit.sections import DataConfig
 from vaekit.data.base import SPLITS, Dataset, RawSet, Split
 from vaekit.errors import ConfigError, DataError
 from vaekit.registry import DATASETS, suggest

@@ -9,14 +9,8 @@ skips entries whose run is complete and of the same effective config (reusing th
 evaluation when it has the same K); an interrupted run resumes.
 """
 
-from vaekit.leaderboard.runner import (
-    TIME_BUDGET_EPOCHS,
-    Budget,
-    Entry,
-    default_out,
-    leaderboard,
-    parse_budget,
-)
+from vaekit.leaderboard.entries import TIME_BUDGET_EPOCHS, Budget, Entry, parse_budget
+from vaekit.leaderboard.runner import default_out, leaderboard
 from vaekit.leaderboard.tables import (
     FILES,
     HIGHER_IS_BETTER,

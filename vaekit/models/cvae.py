@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from vaekit.config import NON_NEGATIVE, Range
+from vaekit.sections import NON_NEGATIVE, Range
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError, DataError
 from vaekit.models.vae import VAE, VAEConfig

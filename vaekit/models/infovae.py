@@ -18,7 +18,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from vaekit.config import NON_NEGATIVE, Range
+from vaekit.sections import NON_NEGATIVE, Range
 from vaekit.models.vae import VAE, VAEConfig
 from vaekit.objectives import Loss
 from vaekit.objectives.mmd import mmd

@@ -17,7 +17,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vaekit.config import AT_LEAST_1, LikelihoodConfig, ModelConfig, NetworkConfig, PriorConfig, Range
+from vaekit.sections import AT_LEAST_1, LikelihoodConfig, ModelConfig, NetworkConfig, PriorConfig, Range
 from vaekit.distributions import BernoulliConfig, DiagonalGaussian
 from vaekit.distributions.priors import StandardNormalConfig
 from vaekit.errors import ConfigError

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
+from vaekit.sections import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
 from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig
 from vaekit.objectives import Loss

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import AT_LEAST_1, NON_NEGATIVE, Range
+from vaekit.sections import AT_LEAST_1, NON_NEGATIVE, Range
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig, VAEOutput

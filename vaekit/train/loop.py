@@ -23,7 +23,7 @@ from typing import Any, Callable, Protocol, Sequence
 import torch
 from tqdm import tqdm
 
-import vaekit
+from vaekit.version import __version__
 from vaekit import run as rundir
 from vaekit.config import Config, dump_config
 from vaekit.data import Dataset, load_dataset
@@ -112,7 +112,7 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
     # A resumed run records its overrides (a longer train.epochs, say) with its first new state, so
     # a resume that fails before then leaves config.yaml describing the checkpoint that is there.
     config_pending = resume
-    meta = {"vaekit_version": vaekit.__version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
+    meta = {"vaekit_version": __version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
             "num_classes": json.dumps(data.num_classes), codecs.META_KEY: codecs.codec_metadata(data.codec)}
 
     loss_fn = torch.compile(model.loss) if tc.compile else model.loss
