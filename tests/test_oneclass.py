@@ -15,7 +15,7 @@ from vaekit.run import load_run
 
 from cli_helpers import cli
 
-DIGITS = str(Path(__file__).parents[2] / "configs" / "digits.yaml")
+DIGITS = str(Path(__file__).parents[1] / "configs" / "digits.yaml")
 QUICK = ["train.batch_size=50", "train.lr=2e-3", "model.encoder.hidden=[64]", "model.decoder.hidden=[64]",
          "train.progress=false", "train.sample_grid=0"]
 
