@@ -19,7 +19,7 @@ import torch
 
 from common import ROOT, default_data_dir, write_section
 from vaekit.evaluate.elbo import per_example_elbo
-from vaekit.evaluate.oneclass import mean_auroc, one_class, to_markdown
+from vaekit.leaderboard.oneclass import mean_auroc, one_class, to_markdown
 from vaekit.run import load_run
 
 CONFIG = ROOT / "configs" / "leaderboard" / "vae.yaml"

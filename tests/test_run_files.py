@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 
 from vaekit.errors import CheckpointError
 from vaekit.run import load_run
+from vaekit import files, weights
 from vaekit.train import checkpoint
 
 from cli_helpers import cli, error_line
@@ -88,14 +89,14 @@ def fail_second(monkeypatch, target, name: str, error: BaseException) -> None:
 @pytest.mark.parametrize("kind", ["oserror", "safetensors", "torch-writer", "metrics"])
 def test_a_disk_full_in_the_second_epoch_is_one_line_and_the_first_resumes(tmp_path, config, monkeypatch, kind):
     if kind == "oserror":
-        fail_second(monkeypatch, checkpoint, "save_file", OSError(errno.ENOSPC, "No space left on device"))
+        fail_second(monkeypatch, weights, "save_file", OSError(errno.ENOSPC, "No space left on device"))
     elif kind == "safetensors":
-        fail_second(monkeypatch, checkpoint, "save_file",
+        fail_second(monkeypatch, weights, "save_file",
                     SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"))
     elif kind == "torch-writer":  # what torch.save says, with no errno: the free space tells
         fail_second(monkeypatch, torch, "save",
                     RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534"))
-        monkeypatch.setattr(checkpoint, "_NEARLY_FULL", 1 << 62)
+        monkeypatch.setattr(files, "_NEARLY_FULL", 1 << 62)
     else:  # the append to metrics.jsonl: half the line, then a full disk
         real_write = os.write
 

@@ -7,19 +7,18 @@
     images = vaekit.sample(run.model, 16, temperature=0.8, seed=0)
 """
 
-__version__ = "0.1.0"
-
-from vaekit.config import Config, load_config, parse_config  # noqa: E402
-from vaekit.data import Dataset, Split, load_dataset  # noqa: E402
-from vaekit.errors import (CheckpointError, ConfigError, DataError, InputError, OutputError,  # noqa: E402
+from vaekit.version import __version__  # noqa: F401 (vaekit.__version__)
+from vaekit.config import Config, load_config, parse_config
+from vaekit.data import Dataset, Split, load_dataset
+from vaekit.errors import (CheckpointError, ConfigError, DataError, InputError, OutputError,
                            TrainingError, VaekitError)
-from vaekit.evaluate import evaluate  # noqa: E402
-from vaekit.leaderboard import leaderboard  # noqa: E402
-from vaekit.models import build_model  # noqa: E402
-from vaekit.report import make_report  # noqa: E402
-from vaekit.run import Run, load_run  # noqa: E402
-from vaekit.sample import decode, encode, interpolate, reconstruct, sample, traverse  # noqa: E402
-from vaekit.train.loop import StopTraining, train  # noqa: E402
+from vaekit.evaluate import evaluate
+from vaekit.leaderboard import leaderboard
+from vaekit.models import build_model
+from vaekit.report import make_report
+from vaekit.run import Run, load_run
+from vaekit.sample import decode, encode, interpolate, reconstruct, sample, traverse
+from vaekit.train.loop import StopTraining, train
 
 fit = train
 

@@ -98,7 +98,7 @@ def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
     run's codec undoes the standardisation the model was trained on)."""
 
     from vaekit.sample import save_grid
-    from vaekit.train.checkpoint import atomic_write
+    from vaekit.files import atomic_write
 
     x = run.codec.decode(x.detach().cpu())
     if run.codec.is_image:
@@ -160,7 +160,7 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
     split = run.dataset().split(args.split)
     mu, logvar = encode(run.model, split.x, y=split.y)
     out = _folder(Path(args.out)) if args.out else run.path
-    from vaekit.train.checkpoint import atomic_write
+    from vaekit.files import atomic_write
 
     files = {"mu": mu.numpy(), "logvar": logvar.numpy()}
     if split.y is not None:
@@ -175,7 +175,7 @@ def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
     import torch
 
     from vaekit.evaluate.anomaly import anomaly_scores, auprc, auroc
-    from vaekit.train.checkpoint import atomic_write, write_json
+    from vaekit.files import atomic_write, write_json
 
     run = _load(args, overrides)
     split = run.dataset().split(args.split)
@@ -213,7 +213,7 @@ def cmd_leaderboard(args: argparse.Namespace, overrides: list[str]) -> None:
 
 
 def cmd_oneclass(args: argparse.Namespace, overrides: list[str]) -> None:
-    from vaekit.evaluate.oneclass import FILES, one_class
+    from vaekit.leaderboard.oneclass import FILES, one_class
 
     overrides = _common(args, overrides)
     if args.device:

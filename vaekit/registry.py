@@ -3,6 +3,10 @@
 Components register themselves with a decorator and are built by lookup, so adding a family never
 touches an if/elif chain. An entry may carry the frozen config dataclass its constructor reads;
 `vaekit.config` uses it to parse and type-check that component's section of a YAML file.
+
+This module imports no component: a registry holds what the modules imported so far have
+registered. `vaekit.components` imports every built-in one (so do `import vaekit` and
+`vaekit.config`); the samplers register with `vaekit.sample.samplers`.
 """
 
 from __future__ import annotations
@@ -50,7 +54,6 @@ class Registry(Generic[T]):
         return add
 
     def entry(self, name: str) -> Entry[T]:
-        _load_builtins()
         if name not in self._entries:
             raise ConfigError(f"unknown {self.kind} '{name}'{suggest(name, self.names())}")
         return self._entries[name]
@@ -62,11 +65,9 @@ class Registry(Generic[T]):
         return self.entry(name).config
 
     def names(self) -> list[str]:
-        _load_builtins()
         return sorted(self._entries)
 
     def __contains__(self, name: str) -> bool:
-        _load_builtins()
         return name in self._entries
 
     def build(self, config: Any, *args: Any, **kwargs: Any) -> Any:
@@ -80,19 +81,3 @@ PRIORS: Registry[type] = Registry("prior")
 NETWORKS: Registry[type] = Registry("network")
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
 SAMPLERS: Registry[type] = Registry("sampler")
-
-_loaded = False
-
-
-def _load_builtins() -> None:
-    # Importing the packages runs their @register decorators. Done lazily so that
-    # `vaekit.registry` itself imports nothing heavy and has no import cycles.
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    import vaekit.data  # noqa: F401
-    import vaekit.distributions  # noqa: F401
-    import vaekit.models  # noqa: F401
-    import vaekit.nn  # noqa: F401
-    import vaekit.sample  # noqa: F401

@@ -26,8 +26,15 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
+from vaekit.checks import check_device, check_path
 from vaekit.config import Config, dump_config, parse_config, read_yaml
-from vaekit.errors import CheckpointError, ConfigError, VaekitError
+from vaekit.data import Dataset, load_dataset
+from vaekit.data.codec import read_codec, run_codec
+from vaekit.errors import CheckpointError, ConfigError, InputError, VaekitError
+from vaekit.files import TEMP_NAME, read_error, read_json
+from vaekit.models import build_model
+from vaekit.overrides import check_overrides
+from vaekit.weights import load_into, load_weights
 from vaekit.yamlio import loads_json
 
 CONFIG = "config.yaml"
@@ -40,8 +47,6 @@ SAMPLES = "samples.png"
 
 def outputs(run_dir: Path) -> list[Path]:
     """Every file a run and the commands on it write (what --overwrite clears), config.yaml aside."""
-    from vaekit.train.checkpoint import TEMP_NAME
-
     patterns = [STATE, WEIGHTS, SUMMARY, METRICS, SAMPLES, "eval_*.json", "reconstructions.png",
                 "interpolations.png", "embed_*.npy", "anomaly_*.json", "anomaly_*.npy", "report.html"]
     temp = [p for p in Path(run_dir).glob(".*.tmp") if TEMP_NAME.fullmatch(p.name)]  # left by killed writes
@@ -70,8 +75,6 @@ def weights_metadata(path: str | Path) -> dict[str, str]:
         with safe_open(str(path), "pt") as f:
             return dict(f.metadata() or {})
     except PermissionError as e:
-        from vaekit.train.checkpoint import read_error
-
         raise read_error(path, e, "retrain or restore it") from None
     except Exception as e:
         raise CheckpointError(f"weights file '{path}' is damaged ({type(e).__name__}); retrain or restore it") from None
@@ -86,8 +89,6 @@ def read_metrics(path: str | Path) -> list[tuple[str, dict]]:
     except FileNotFoundError:
         return []
     except OSError as e:
-        from vaekit.train.checkpoint import read_error
-
         raise read_error(path, e, "restore it, or delete it (the checkpoints do not need it)") from None
     numbered = [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
     records = []
@@ -122,8 +123,6 @@ class Run:
         """What turns model outputs back into the data's units (`decode`) and data into what the
         model sees (`encode`): the standardisation stored with the run, or the identity."""
         if self._codec is None:
-            from vaekit.data.codec import read_codec
-
             self._codec = read_codec(self.path, _features(self.data_shape))
         return self._codec
 
@@ -131,8 +130,6 @@ class Run:
         """The run's data set, loaded with the run's data config on first use, in model space
         (the run's codec applied: standardised vectors, say)."""
         if self._dataset is None:
-            from vaekit.data import load_dataset
-
             self._dataset = load_dataset(self.config.data)
         if self._dataset.codec is None:  # data in their own units, loaded here or passed in
             self._dataset = self.codec.apply(self._dataset)
@@ -144,8 +141,6 @@ class Run:
 
     def summary(self) -> dict:
         """summary.json, written when training ends; {} before then."""
-        from vaekit.train.checkpoint import read_json
-
         path = self.path / SUMMARY
         if not path.is_file():
             return {}
@@ -163,13 +158,6 @@ def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tu
     `dataset` supplies the data directly instead of loading it from the config (in the data's
     units, or already through the run's codec: `dataset.codec` says which).
     """
-    from vaekit.checks import check_device, check_path
-    from vaekit.data import Dataset
-    from vaekit.errors import InputError
-    from vaekit.models import build_model
-    from vaekit.overrides import check_overrides
-    from vaekit.train.checkpoint import load_into, load_weights
-
     run_dir = check_path(run_dir, "load_run's run_dir (a run directory)")
     device = check_device(device, "load_run's device")
     check_overrides(overrides)
@@ -193,8 +181,6 @@ def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tu
     model = build_model(config.model, data_shape, num_classes)
     load_into(model, load_weights(weights), str(run_dir))
     model.to(dev).eval()
-    from vaekit.data.codec import run_codec
-
     codec = run_codec(run_dir, data_shape, meta, weights)  # a damaged or foreign codec.json fails here, not mid-command
     return Run(run_dir, config, model, data_shape, dev, dataset, codec)
 
@@ -220,8 +206,6 @@ def run_state(run_dir: str | Path, config: Config) -> str:
         return "other"
     if not same:
         return "other"
-    from vaekit.train.checkpoint import read_json
-
     try:
         summary = read_json(run_dir / SUMMARY, "") if (run_dir / SUMMARY).is_file() else {}
     except CheckpointError:  # a damaged summary marks no finished run: resume, which writes it again

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from vaekit.run import WEIGHTS, load_run, weights_metadata
-from vaekit.train.checkpoint import save_weights
+from vaekit.weights import save_weights
 
 from cli_helpers import cli
 

@@ -28,7 +28,7 @@ from vaekit.models import build_model
 from vaekit.objectives import Weights, reduce
 from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS
 from vaekit.run import WEIGHTS, load_run
-from vaekit.train.checkpoint import load_into, load_weights, save_weights
+from vaekit.weights import load_into, load_weights, save_weights
 
 SHAPE = (1, 8, 8)
 CLASSES = 3

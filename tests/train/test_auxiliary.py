@@ -4,11 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-import vaekit.models
+import vaekit.run
 from vaekit.errors import TrainingError
 from vaekit.models import VAE
 from vaekit.train import loop
-from vaekit.train.checkpoint import load_state, load_weights
+from vaekit.train.checkpoint import load_state
+from vaekit.weights import load_weights
 
 
 class WithAux(VAE):
@@ -45,7 +46,7 @@ def with_aux(monkeypatch):
         return WithAux(config, tuple(data_shape), num_classes)
 
     monkeypatch.setattr(loop, "build_model", build)
-    monkeypatch.setattr(vaekit.models, "build_model", build)
+    monkeypatch.setattr(vaekit.run, "build_model", build)
 
 
 def fit(config, out, data, **kw):
@@ -59,7 +60,7 @@ def test_each_loss_reaches_only_its_own_parameters(tmp_path, tiny_data, tiny_con
     with pytest.MonkeyPatch.context() as mp:
         build = lambda c, s, n=None: WithAux(c, tuple(s), n)  # noqa: E731
         mp.setattr(loop, "build_model", build)
-        mp.setattr(vaekit.models, "build_model", build)
+        mp.setattr(vaekit.run, "build_model", build)
         run = fit(config, tmp_path / "aux", tiny_data)
         weights = load_weights(run.path / "model.safetensors")
         state = load_state(run.path / "train_state.pt")

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from vaekit.errors import CheckpointError, OutputError
-from vaekit.train import checkpoint
-from vaekit.train.checkpoint import (atomic_write, load_into, load_state, load_weights, save_state, save_weights,
-                                     unwrap)
+from vaekit import weights
+from vaekit.files import atomic_write
+from vaekit.train.checkpoint import load_state, save_state
+from vaekit.weights import load_into, load_weights, save_weights, unwrap
 
 
 def net(width: int = 3) -> nn.Module:
@@ -56,7 +57,7 @@ def test_a_failing_writer_keeps_the_previous_checkpoint(tmp_path, monkeypatch, w
         raise OSError(errno.ENOSPC, "No space left on device")  # ...then the failure
 
     if what == "weights":
-        monkeypatch.setattr(checkpoint, "save_file", writer)
+        monkeypatch.setattr(weights, "save_file", writer)
     else:
         monkeypatch.setattr(torch, "save", writer)
     with pytest.raises(OutputError, match="no space left on the device"):

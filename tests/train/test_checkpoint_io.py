@@ -14,9 +14,10 @@ from torch import nn
 
 from vaekit.errors import CheckpointError, OutputError
 from vaekit.sample.grid import save_grid
-from vaekit.train import checkpoint
-from vaekit.train.checkpoint import (append_text, atomic_write, load_state, load_weights, read_json,
-                                     remove_temp_files, save_state, save_weights, write_json, write_text)
+from vaekit import files, weights
+from vaekit.files import append_text, atomic_write, read_json, remove_temp_files, write_json, write_text
+from vaekit.train.checkpoint import load_state, save_state
+from vaekit.weights import load_weights, save_weights
 
 
 def net() -> nn.Module:
@@ -105,10 +106,10 @@ def test_torch_save_s_writer_failure_is_diagnosed_by_the_free_space(tmp_path, mo
     def fail(tmp: str) -> None:
         raise enforce
 
-    monkeypatch.setattr(checkpoint, "_NEARLY_FULL", 0)  # any disk has space
+    monkeypatch.setattr(files, "_NEARLY_FULL", 0)  # any disk has space
     with pytest.raises(OutputError, match=r"train_state\.pt' \(the write failed part-way\); check the disk"):
         atomic_write(target, fail)
-    monkeypatch.setattr(checkpoint, "_NEARLY_FULL", 1 << 62)  # no disk has that much free
+    monkeypatch.setattr(files, "_NEARLY_FULL", 1 << 62)  # no disk has that much free
     with pytest.raises(OutputError, match=r"train_state\.pt' \(no space left on the device\); free some space"):
         atomic_write(target, fail)
     assert os.listdir(tmp_path) == []
@@ -154,7 +155,7 @@ def test_temporary_files_of_killed_writes_are_found_by_name_only(tmp_path):
     # atomic_write's own temporary names match the pattern, so a killed write's file would be found
     seen = []
     atomic_write(tmp_path / "f.bin", lambda tmp: seen.append(os.path.basename(tmp)))
-    assert checkpoint.TEMP_NAME.fullmatch(seen[0]) and seen[0].startswith(".f.bin.")
+    assert files.TEMP_NAME.fullmatch(seen[0]) and seen[0].startswith(".f.bin.")
 
 
 # ----------------------------------------------------------------------------- damaged and non-finite files
@@ -199,7 +200,7 @@ def test_an_unreadable_run_file_says_permission_denied(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(checkpoint, "load_file", denied)
+    monkeypatch.setattr(weights, "load_file", denied)
     with pytest.raises(CheckpointError, match=r"'.*model\.safetensors' \(permission denied\); ask its owner"):
         load_weights(tmp_path / "model.safetensors")
 

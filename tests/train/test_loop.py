@@ -23,8 +23,10 @@ from vaekit.evaluate import elbo_stats
 from vaekit.evaluate.elbo import objective_stats
 from vaekit.models import build_model
 from vaekit.run import load_run
+from vaekit import weights
 from vaekit.train import checkpoint, loop
-from vaekit.train.checkpoint import load_state, load_weights
+from vaekit.train.checkpoint import load_state
+from vaekit.weights import load_weights
 from vaekit.train.schedules import beta_at, lr_at
 from vaekit.train.step import Step
 
@@ -370,7 +372,7 @@ def test_an_unwritable_output_directory_is_an_output_error(tmp_path, tiny_data, 
 
 def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, tiny_data, tiny_config, monkeypatch):
     """The second epoch's weights fail half-way through writing: the first epoch's file stays whole."""
-    real, calls = checkpoint.save_file, itertools.count(1)
+    real, calls = weights.save_file, itertools.count(1)
 
     def flaky(state, path, metadata=None):
         if next(calls) == 2:
@@ -379,7 +381,7 @@ def test_a_failed_checkpoint_write_keeps_the_last_one(tmp_path, tiny_data, tiny_
             raise OSError(errno.ENOSPC, "No space left on device")
         real(state, path, metadata=metadata)
 
-    monkeypatch.setattr(checkpoint, "save_file", flaky)
+    monkeypatch.setattr(weights, "save_file", flaky)
     out = tmp_path / "run"
     with pytest.raises(OutputError, match="model.safetensors' \\(no space left on the device\\); free some space"):
         fit(tiny_config("train.epochs=3", "train.lr=0.01"), out, tiny_data)

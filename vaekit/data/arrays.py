@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.config import DataConfig
+from vaekit.sections import DataConfig
 from vaekit.data.base import SPLITS, RawSet, make_split
 from vaekit.data.download import resolve_path
 from vaekit.data.files import reading

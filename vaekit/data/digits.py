@@ -6,7 +6,7 @@ validation or test split is shipped, so `load_dataset` carves seeded ones from t
 
 from __future__ import annotations
 
-from vaekit.config import DataConfig
+from vaekit.sections import DataConfig
 from vaekit.data.base import RawSet, make_split
 from vaekit.registry import DATASETS
 

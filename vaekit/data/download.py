@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from vaekit.config import DataConfig
+from vaekit.sections import DataConfig
 from vaekit.data.files import reading
 from vaekit.errors import DataError
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from vaekit.config import DataConfig
+from vaekit.sections import DataConfig
 from vaekit.data.base import RawSet, Split
 from vaekit.data.download import resolve_path
 from vaekit.data.files import reading

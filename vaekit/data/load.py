@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from vaekit.config import DataConfig
+from vaekit.sections import DataConfig
 from vaekit.data.base import SPLITS, Dataset, RawSet, Split
 from vaekit.errors import ConfigError, DataError
 from vaekit.registry import DATASETS, suggest

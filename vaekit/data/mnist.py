@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vaekit.config import DataConfig
+from vaekit.sections import DataConfig
 from vaekit.data.base import RawSet, make_split
 from vaekit.data.download import Remote, locate
 from vaekit.data.files import reading

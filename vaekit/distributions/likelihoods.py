@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import POSITIVE, LikelihoodConfig, Range
+from vaekit.sections import POSITIVE, LikelihoodConfig, Range
 from vaekit.distributions.base import Distribution, masked_sum
 from vaekit.distributions.gaussian import LOG_2PI
 from vaekit.errors import ConfigError, DataError

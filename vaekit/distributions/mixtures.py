@@ -15,7 +15,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vaekit.config import AT_LEAST_1, NON_NEGATIVE, PriorConfig, Range
+from vaekit.sections import AT_LEAST_1, NON_NEGATIVE, PriorConfig, Range
 from vaekit.distributions.gaussian import LOG_2PI
 from vaekit.distributions.priors import Prior
 from vaekit.errors import ConfigError

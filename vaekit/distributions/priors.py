@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from vaekit.config import PriorConfig
+from vaekit.sections import PriorConfig
 from vaekit.distributions.gaussian import LOG_2PI, DiagonalGaussian
 from vaekit.registry import PRIORS
 

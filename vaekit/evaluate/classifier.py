@@ -44,7 +44,8 @@ from vaekit.data.base import Dataset, Split
 from vaekit.data.clusters import default_k, fit_clusters, standard_moments
 from vaekit.errors import CheckpointError, DataError, OutputError
 from vaekit.seeding import seeded
-from vaekit.train.checkpoint import load_into, load_weights, save_weights, write_json
+from vaekit.files import write_json
+from vaekit.weights import load_into, load_weights, save_weights
 
 DEFAULT_CACHE = "~/.cache/vaekit"
 VERSION = 1  # part of the key: a change of architecture or recipe must not reuse old weights

@@ -1,5 +1,5 @@
-"""Latent-space statistics: posterior moments over a split, active units, KL per dimension,
-the mutual information I(x; z) and a plain-language collapse warning."""
+"""Latent-space statistics: active units, KL per dimension, the mutual information I(x; z) and a
+plain-language collapse warning, from the posterior moments of a split (`posterior_moments`)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,9 @@ import numbers
 from collections.abc import Sequence
 
 import torch
-from torch import nn
 
-from vaekit.contract import Batch
-
-
-@torch.no_grad()
-def posterior_moments(model: nn.Module, x: torch.Tensor, batch_size: int = 500,
-                      y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and log-variances of every example: two (N, D) tensors on the CPU."""
-    device = next(model.parameters()).device
-    mus, logvars = [], []
-    for start in range(0, len(x), batch_size):
-        yb = None if y is None else y[start : start + batch_size].to(device)
-        q = model.encode(Batch(x[start : start + batch_size].to(device), yb))
-        mus.append(q.mu.float().cpu())
-        logvars.append(q.logvar.float().cpu())
-    return torch.cat(mus), torch.cat(logvars)
+# Encoding a data set is sampling-layer work (`vaekit.encode`); the statistics here start from it.
+from vaekit.sample.posterior import posterior_moments  # noqa: F401 (vaekit.evaluate.posterior_moments)
 
 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:

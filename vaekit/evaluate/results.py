@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vaekit.train.checkpoint import unwrap
+from vaekit.weights import unwrap
 from vaekit.yamlio import loads_json
 
 # Keys that describe the result as a whole rather than one group's figures.

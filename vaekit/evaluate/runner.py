@@ -39,7 +39,7 @@ from vaekit.evaluate.results import merge, read_result, weights_digest
 from vaekit.objectives import bits_per_dim
 from vaekit.registry import suggest
 from vaekit.run import Run, load_run
-from vaekit.train.checkpoint import write_json
+from vaekit.files import write_json
 
 
 @dataclass
@@ -224,7 +224,7 @@ def evaluate(run: Run | str | Path, split: str | None = None, importance_samples
         if "quality" not in groups:
             raise ConfigError(f"the sampler is used by the quality metric group only; add it (--metrics quality) "
                               f"or leave out --sampler {sampler}")
-        from vaekit.registry import SAMPLERS
+        from vaekit.sample.samplers import SAMPLERS  # the registry, with the built-in samplers in it
 
         SAMPLERS.get(sampler)  # an unknown name fails now, with a suggestion
     ec = run.config.eval

@@ -7,16 +7,13 @@ Each config trains into OUT/<config stem>. A config that does not parse, a run t
 a run that fails in any other way each get a failed row, and the other entries go on. Re-running
 skips entries whose run is complete and of the same effective config (reusing their stored
 evaluation when it has the same K); an interrupted run resumes.
+
+The one-class protocol (`vaekit oneclass`, `vaekit.leaderboard.oneclass`) lives here too: it also
+trains a set of runs under one budget and tabulates them.
 """
 
-from vaekit.leaderboard.runner import (
-    TIME_BUDGET_EPOCHS,
-    Budget,
-    Entry,
-    default_out,
-    leaderboard,
-    parse_budget,
-)
+from vaekit.leaderboard.entries import TIME_BUDGET_EPOCHS, Budget, Entry, parse_budget
+from vaekit.leaderboard.runner import default_out, leaderboard
 from vaekit.leaderboard.tables import (
     FILES,
     HIGHER_IS_BETTER,

@@ -9,15 +9,13 @@ import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import torch
 
+from vaekit.leaderboard.entries import Entry
 from vaekit.sample import grid_png, sample_grid
-from vaekit.train.checkpoint import write_text
-
-if TYPE_CHECKING:
-    from vaekit.leaderboard.runner import Entry
+from vaekit.files import write_text
 
 FILES = ("leaderboard.md", "leaderboard.csv", "leaderboard.html")
 HIGHER_IS_BETTER = {"elbo", "recon", "active_units", "images_per_sec"}

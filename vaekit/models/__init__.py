@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vaekit.config import ModelConfig
+from vaekit.sections import ModelConfig
 from vaekit.contract import Family
 from vaekit.models import btcvae, cvae, hvae, infovae, iwae, ladder, vae, vaegan, vqvae  # noqa: F401  (registers the models)
 from vaekit.models.btcvae import BetaTCVAE, BetaTCVAEConfig, CapacityVAE, CapacityVAEConfig

@@ -22,7 +22,7 @@ from typing import ClassVar
 
 import torch
 
-from vaekit.config import NON_NEGATIVE, Range
+from vaekit.sections import NON_NEGATIVE, Range
 from vaekit.contract import Batch, KLTarget, Terms, Traits
 from vaekit.distributions.gaussian import LOG_2PI
 from vaekit.models.vae import VAE, VAEConfig

@@ -18,7 +18,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from vaekit.config import NON_NEGATIVE, Range
+from vaekit.sections import NON_NEGATIVE, Range
 from vaekit.contract import Batch, Traits, as_batch
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError, DataError

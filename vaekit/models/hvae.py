@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vaekit.config import AT_LEAST_1, Range
+from vaekit.sections import AT_LEAST_1, Range
 from vaekit.contract import Batch, as_batch
 from vaekit.distributions import DiagonalGaussian
 from vaekit.errors import ConfigError

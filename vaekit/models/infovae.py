@@ -21,7 +21,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from vaekit.config import NON_NEGATIVE, Range
+from vaekit.sections import NON_NEGATIVE, Range
 from vaekit.contract import Batch, Terms, Traits, as_batch
 from vaekit.distributions import PointMass
 from vaekit.errors import ConfigError

@@ -18,7 +18,7 @@ from typing import ClassVar, Literal
 
 import torch
 
-from vaekit.config import AT_LEAST_1, Range
+from vaekit.sections import AT_LEAST_1, Range
 from vaekit.contract import Batch, Terms, Traits, as_batch
 from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
-from vaekit.config import AT_LEAST_1, LikelihoodConfig, ModelConfig, NetworkConfig, PriorConfig, Range
+from vaekit.sections import AT_LEAST_1, LikelihoodConfig, ModelConfig, NetworkConfig, PriorConfig, Range
 from vaekit.contract import Batch, Family, Terms, Traits, as_batch
 from vaekit.distributions import BernoulliConfig, DiagonalGaussian
 from vaekit.distributions.priors import StandardNormalConfig

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from vaekit.config import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
+from vaekit.sections import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range
 from vaekit.contract import Batch, Terms, Traits, as_batch
 from vaekit.errors import ConfigError
 from vaekit.models.vae import VAE, VAEConfig

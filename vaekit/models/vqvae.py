@@ -30,7 +30,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from vaekit.config import AT_LEAST_1, NON_NEGATIVE, Range
+from vaekit.sections import AT_LEAST_1, NON_NEGATIVE, Range
 from vaekit.contract import Batch, Terms, Traits, as_batch
 from vaekit.distributions import PointMass
 from vaekit.errors import ConfigError

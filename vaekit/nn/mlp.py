@@ -9,7 +9,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from vaekit.config import AT_LEAST_1, NetworkConfig, Range
+from vaekit.sections import AT_LEAST_1, NetworkConfig, Range
 from vaekit.errors import ConfigError
 from vaekit.nn.activations import activation
 from vaekit.registry import NETWORKS

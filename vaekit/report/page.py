@@ -27,7 +27,7 @@ from vaekit.report.svg import bar_chart, line_chart, scatter
 from vaekit.run import Run, load_run
 from vaekit.sample.ops import encode, gaussian_posterior
 from vaekit.sample.samplers import fitted_sampler
-from vaekit.train.checkpoint import read_json, write_text
+from vaekit.files import read_json, write_text
 
 REPORT = "report.html"
 BOOKKEEPING = ("measured", "weights_sha256")  # eval_SPLIT.json keys about the figures, shown apart
@@ -130,7 +130,7 @@ def _image(data: bytes, alt: str, caption: str) -> str:
 
 
 def _page(run: Run, sections: list[Section]) -> str:
-    from vaekit import __version__
+    from vaekit.version import __version__
 
     name = escape(run.path.name or str(run.path))
     nav = " ".join(f'<a href="#{s.id}">{escape(s.title)}</a>' for s in sections)

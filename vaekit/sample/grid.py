@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vaekit.train.checkpoint import atomic_write
+from vaekit.files import atomic_write
 
 
 def grid_array(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:

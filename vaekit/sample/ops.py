@@ -197,7 +197,7 @@ def interpolate(model: nn.Module, xa: torch.Tensor, xb: torch.Tensor, steps: int
 def encode(model: nn.Module, x: torch.Tensor, batch_size: int = 500,
            y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and log-variances of x (N, *data_shape): (N, D) each."""
-    from vaekit.evaluate.latents import posterior_moments
+    from vaekit.sample.posterior import posterior_moments
 
     model = _model(model, "encode", "encode")
     x = _data(model, x, "encode")

@@ -60,7 +60,7 @@ class GMMSampler(PriorSampler):
         """Fit the mixture to the posterior means of x (the training split)."""
         from sklearn.mixture import GaussianMixture
 
-        from vaekit.evaluate.latents import posterior_moments
+        from vaekit.sample.posterior import posterior_moments
 
         require_codes(self.components, len(x))
         mu, _ = posterior_moments(self.model, x, batch_size, y)

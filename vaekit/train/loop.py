@@ -25,7 +25,7 @@ from typing import Any, Callable, Protocol, Sequence
 import torch
 from tqdm import tqdm
 
-from vaekit import __version__
+from vaekit.version import __version__
 from vaekit import run as rundir
 from vaekit.config import Config, dump_config
 from vaekit.data import Dataset, load_dataset

@@ -1,8 +1,8 @@
 """The training state in the run directory: preparing the folder, saving and restoring what
 `--resume` needs (weights, optimizers, EMA, random streams, counters), and metrics.jsonl.
 
-Every write goes through `vaekit.train.checkpoint` (atomic, umask modes, OutputError on a full
-disk); `Counters` is the loop's progress, saved with the state.
+Every write goes through `vaekit.files` (atomic, umask modes, OutputError on a full disk), by way
+of `vaekit.train.checkpoint`; `Counters` is the loop's progress, saved with the state.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ This is the standard novelty-detection benchmark on MNIST-like data (as in Ruff 
 "Deep One-Class Classification", and the papers that follow it). Each class gets its own run
 directory, OUT/class-C; complete runs are reused and interrupted ones resumed, so a second call
 only fills in what is missing. The table goes to OUT/oneclass.md, .csv and .json.
+
+Like the leaderboard, it trains a set of runs under one budget and tabulates them, so it sits
+here, above training and evaluation, not in `vaekit.evaluate`, which measures one run.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from vaekit.config import Config, load_config, parse_config, to_dict
 from vaekit.data import load_dataset
 from vaekit.errors import ConfigError, OutputError, TrainingError, one_line
 from vaekit.evaluate.anomaly import anomaly_scores, auprc, auroc
-from vaekit.train.checkpoint import read_json, write_json, write_text
+from vaekit.files import read_json, write_json, write_text
+from vaekit.leaderboard.entries import parse_budget
 from vaekit.train.loop import train_or_reuse
 
 FILES = ("oneclass.md", "oneclass.csv", "oneclass.json")  # the table, in OUT
@@ -58,8 +62,6 @@ def one_class(config: str | Path | Config, *, data: str | None = None, classes: 
     positive, anomalous class. `budget` ('10m', '20ep') imposes the same budget on every class, as
     `vaekit leaderboard` does. A class that fails gets a row that says why; the others go on.
     """
-    from vaekit.leaderboard.runner import parse_budget  # the leaderboard's budget rule, shared
-
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     if score not in ("elbo", "nll"):
         raise ConfigError(f"unknown anomaly score '{score}'; use elbo or nll")

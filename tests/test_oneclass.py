@@ -10,12 +10,12 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from vaekit.evaluate.elbo import per_example_elbo
-from vaekit.evaluate.oneclass import mean_auroc, one_class
+from vaekit.leaderboard.oneclass import mean_auroc, one_class
 from vaekit.run import load_run
 
 from cli_helpers import cli
 
-DIGITS = str(Path(__file__).parents[2] / "configs" / "digits.yaml")
+DIGITS = str(Path(__file__).parents[1] / "configs" / "digits.yaml")
 QUICK = ["train.batch_size=50", "train.lr=2e-3", "model.encoder.hidden=[64]", "model.decoder.hidden=[64]",
          "train.progress=false", "train.sample_grid=0"]
 
@@ -68,7 +68,7 @@ def test_a_second_call_reuses_complete_runs_and_their_scores(two_classes):
 
 
 def test_a_failing_class_gets_a_row_and_the_others_go_on(tmp_path, monkeypatch):
-    oc = importlib.import_module("vaekit.evaluate.oneclass")  # `vaekit.evaluate` is also a function's name
+    oc = importlib.import_module("vaekit.leaderboard.oneclass")  # `vaekit.leaderboard` is also a function's name
     real = oc.train_or_reuse
 
     def flaky(config, run_dir, **kw):
