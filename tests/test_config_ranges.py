@@ -18,6 +18,8 @@ from vaekit.data import load_dataset
 from vaekit.distributions import GaussianConfig
 from vaekit.errors import ConfigError, DataError
 from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS
+from vaekit.data.arrays import ArraysConfig
+from vaekit.data.images import ImagesConfig
 
 # ----------------------------------------------------------------------------- NumPy numbers
 
@@ -144,12 +146,12 @@ def test_min_lr_must_not_exceed_lr():
 
 
 def test_image_size_is_for_image_folders_only_and_bounded():
-    with pytest.raises(ConfigError, match="data.image_size resizes a folder of your own images .*'digits'"):
-        parse_config({}, ["data.image_size=[4,4]"])
+    with pytest.raises(ConfigError, match=r"data.image_size belongs to the dataset 'images' \(data.name=images\)"):
+        parse_config({}, ["data.image_size=[4,4]"])  # digits have a size of their own
     with pytest.raises(ConfigError, match=r"data.image_size\[0\] must be at most 4096, got 100000"):
         parse_config({}, ["data.name=images", "data.image_size=[100000,100000]"])
     with pytest.raises(ConfigError, match=r"data.image_size\[1\] must be at least 1, got 0"):
-        DataConfig(name="images", image_size=(4, 0))
+        ImagesConfig(image_size=(4, 0))
     assert parse_config({}, ["data.name=images", "data.image_size=[4096,1]"]).data.image_size == (4096, 1)
 
 
@@ -162,8 +164,8 @@ def test_label_column_takes_a_column_index(tmp_path):
     assert data.shape == (2,) and data.num_classes == 2
     with pytest.raises(DataError, match=r"t.csv has 3 columns, so data.label_column=7 is out of range; "
                                         r"give a 0-based index below 3"):
-        load_dataset(DataConfig(name="arrays", path=str(tmp_path / "t.csv"), label_column=7))
+        load_dataset(ArraysConfig(path=str(tmp_path / "t.csv"), label_column=7))
     with pytest.raises(ConfigError, match="data.label_column .* must be at least 0, got -1"):
-        parse_config({}, ["data.label_column=-1"])
-    index0 = load_dataset(DataConfig(name="arrays", path=str(path), label_column=0))
+        parse_config({}, ["data.name=arrays", "data.label_column=-1"])
+    index0 = load_dataset(ArraysConfig(path=str(path), label_column=0))
     assert index0.num_classes == 3 and index0.shape == (2,)  # 0 is an index, not "no column"

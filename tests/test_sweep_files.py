@@ -25,7 +25,7 @@ from vaekit import commands as cli_module
 from vaekit.cli import main
 from vaekit.config import DataConfig
 from vaekit.data import codec as codecs
-from vaekit.data.arrays import build_arrays
+from vaekit.data.arrays import ArraysConfig, build_arrays
 from vaekit.errors import CheckpointError, DataError, OutputError
 from vaekit.run import load_run
 from vaekit.train import checkpoint, loop
@@ -183,7 +183,7 @@ def test_float16_weights_and_integer_buffers_still_load():
 
 
 def arrays(path: Path, **kwargs):
-    return build_arrays(DataConfig(name="arrays", path=str(path), **kwargs))
+    return build_arrays(ArraysConfig(path=str(path), **kwargs))
 
 
 @pytest.mark.parametrize("shape", [(100, 0), (10, 0, 4), (10, 3, 0, 4)])

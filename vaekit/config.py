@@ -54,6 +54,20 @@ C = TypeVar("C")
 # ----------------------------------------------------------------------------- parsing
 
 
+def _elsewhere(cls: type, key: str, path: str) -> str:
+    """'; it belongs to the data set 'images' (...)' when another class of `cls`'s registry has
+    `key`: a key of one data set (or family) given to another."""
+    registry = getattr(cls, "registry", None)
+    if registry is None:
+        return ""
+    owners = [n for n in registry.names() if (c := registry.config_class(n)) is not None and c is not cls
+              and key in {f.name for f in fields(c)}]
+    if not owners:
+        return ""
+    return (f"; {path}.{key} belongs to the {registry.kind} '{owners[0]}' ({path}.name={owners[0]}), "
+            f"not to the one chosen; remove it or set {path}.name={owners[0]}")
+
+
 def from_dict(cls: type[C], data: Any, path: str = "") -> C:
     """Build the dataclass `cls` from a mapping, checking every key and type."""
     if not isinstance(data, Mapping):
@@ -63,7 +77,7 @@ def from_dict(cls: type[C], data: Any, path: str = "") -> C:
     for key in data:
         if key not in known:
             where = f"{path}.{key}" if path else str(key)
-            raise ConfigError(f"unknown config key '{where}'{suggest(str(key), list(known))}")
+            raise ConfigError(f"unknown config key '{where}'{_elsewhere(cls, str(key), path) or suggest(str(key), list(known))}")
     hints = typing.get_type_hints(cls)
     values = {}
     for name, f in known.items():

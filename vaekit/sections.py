@@ -16,7 +16,7 @@ from vaekit.checks import check_int, check_seed
 from vaekit.errors import ConfigError
 # Range and its constants are what component config classes declare their `ranges` with.
 from vaekit.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range, check_own_ranges  # noqa: F401
-from vaekit.registry import LIKELIHOODS, MODELS, NETWORKS, PRIORS, Registry
+from vaekit.registry import DATASETS, LIKELIHOODS, MODELS, NETWORKS, PRIORS, Registry
 
 
 # ----------------------------------------------------------------------------- base classes of
@@ -74,35 +74,29 @@ MAX_IMAGE_SIDE = 4096  # data.image_size: a typo such as [100000, 100000] would 
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which data set to load and how."""
+    """Which data set to load and how: the keys every data set shares. A data set with keys of its
+    own (a folder of images, arrays) registers a subclass, chosen by `name` as the model section's
+    class is (`vaekit.data.images.ImagesConfig`, `vaekit.data.arrays.ArraysConfig`)."""
+
+    registry: ClassVar[Registry] = DATASETS
 
     name: str = "digits"
     data_dir: str | None = None  # local folder of the files; default $VAEKIT_DATA_DIR, then a cache
-    path: str | None = None  # the file or folder for `arrays` and `images`
+    path: str | None = None  # the file or folder for `arrays` and `images`; the first folder searched for named sets
     download: bool = True  # fetch missing files from their published URL (checked by SHA-256)
     binarize: Literal["none", "threshold", "static", "dynamic"] = "none"
     val_fraction: float = 0.1  # carved (seeded) from train when the set has no validation split
     test_fraction: float = 0.1  # likewise for a test split, for sets that ship none
     split_seed: int = 0
     limit: int | None = None  # keep at most this many examples per split (quick runs, tests)
-    image_size: tuple[int, ...] | None = None  # (H, W) to resize a folder of images (data.name=images) to
-    color: bool = False  # images as RGB instead of grayscale
-    label_column: str | int | None = None  # CSV column of labels, by header name or 0-based index; not a feature
     classes: tuple[int, ...] | None = None  # keep only these labels in train and val (test keeps all: one-class protocol)
     cluster_labels: int = 0  # N > 0: label every example by the N k-means clusters of the training split
     # Per-feature standardisation, fitted on the training split and stored with the run (codec.json):
     # "auto" standardises vector data under a real-valued likelihood (gaussian), "standard" insists.
     standardize: Literal["auto", "none", "standard"] = "auto"
 
-    ranges: ClassVar[dict[str, Range]] = {"image_size": Range(min=1, max=MAX_IMAGE_SIDE)}
-
     def __post_init__(self) -> None:
         check_own_ranges(self, "data")
-        if self.image_size is not None and self.name != "images":  # the named sets have sizes of their own
-            raise ConfigError(f"data.image_size resizes a folder of your own images (data.name=images); data set "
-                              f"'{self.name}' has a fixed size, so remove data.image_size")
-        if isinstance(self.label_column, int) and not isinstance(self.label_column, bool):
-            check_int(self.label_column, "data.label_column (a 0-based column index)", min=0, error=ConfigError)
 
 
 @dataclass(frozen=True)

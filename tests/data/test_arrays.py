@@ -9,10 +9,11 @@ import torch
 from vaekit.config import DataConfig
 from vaekit.data import load_dataset
 from vaekit.errors import DataError
+from vaekit.data.arrays import ArraysConfig
 
 
 def load(path, **kw):
-    return load_dataset(DataConfig(name="arrays", path=str(path), **kw))
+    return load_dataset(ArraysConfig(path=str(path), **kw))
 
 
 def test_npy_vectors(tmp_path):

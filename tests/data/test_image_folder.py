@@ -12,6 +12,7 @@ from vaekit.config import DataConfig
 from vaekit.data import load_dataset
 from vaekit.data.images import read_image
 from vaekit.errors import DataError
+from vaekit.data.images import ImagesConfig
 
 
 def save(path: Path, pixels: np.ndarray) -> None:
@@ -24,7 +25,7 @@ def grey(seed: int, h: int = 6, w: int = 5) -> np.ndarray:
 
 
 def load(path: Path, **kw):
-    return load_dataset(DataConfig(name="images", path=str(path), **kw))
+    return load_dataset(ImagesConfig(path=str(path), **kw))
 
 
 def test_flat_folder(tmp_path):

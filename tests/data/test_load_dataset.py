@@ -10,6 +10,7 @@ from vaekit.config import DataConfig
 from vaekit.data import Dataset, Split, load_dataset
 from vaekit.errors import ConfigError, DataError
 from vaekit.registry import DATASETS
+from vaekit.data.arrays import ArraysConfig
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def grey(tmp_path):
 
 
 def load(path, **kw) -> Dataset:
-    return load_dataset(DataConfig(name="arrays", path=str(path), **kw))
+    return load_dataset(ArraysConfig(path=str(path), **kw))
 
 
 def rows(split: Split) -> list[int]:

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import csv
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vaekit.checks import check_int
+from vaekit.errors import ConfigError
 from vaekit.sections import DataConfig
 from vaekit.data.base import SPLITS, RawSet, make_split
 from vaekit.data.download import resolve_path
@@ -37,7 +40,21 @@ WHAT = "a .npy, .npz or .csv file"
 Pools = dict[str, tuple[np.ndarray, "np.ndarray | None"]]  # split -> (x, y)
 
 
-@DATASETS.register(NAME)
+@dataclass(frozen=True)
+class ArraysConfig(DataConfig):
+    """Arrays from a .npy, .npz or .csv file (`data.name: arrays`): every key of DataConfig, and
+    the CSV column of labels."""
+
+    name: str = NAME
+    label_column: str | int | None = None  # CSV column of labels, by header name or 0-based index; not a feature
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.label_column, int) and not isinstance(self.label_column, bool):
+            check_int(self.label_column, "data.label_column (a 0-based column index)", min=0, error=ConfigError)
+
+
+@DATASETS.register(NAME, config=ArraysConfig)
 def build_arrays(config: DataConfig) -> RawSet:
     """Examples from the `.npy`, `.npz` or `.csv` file at `data.path`."""
     path = resolve_path(config, NAME, WHAT)

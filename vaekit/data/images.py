@@ -18,13 +18,15 @@ times opacity), whatever colour they hide. Grey from colour is ITU-R 601 luma,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from vaekit.sections import DataConfig
+from vaekit.sections import MAX_IMAGE_SIDE, DataConfig, Range
 from vaekit.data.base import RawSet, Split
 from vaekit.data.download import resolve_path
 from vaekit.data.files import reading
@@ -131,8 +133,20 @@ def _unit(img: Image.Image, path: Path) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0  # RGB, P, CMYK, YCbCr, ...
 
 
-@DATASETS.register(NAME)
-def build_images(config: DataConfig) -> RawSet:
+@dataclass(frozen=True)
+class ImagesConfig(DataConfig):
+    """A folder of your own images (`data.name: images`): every key of DataConfig, and the size and
+    colour to read them at."""
+
+    name: str = NAME
+    image_size: tuple[int, ...] | None = None  # (H, W) to resize every image to; None: all must share a size
+    color: bool = False  # images as RGB instead of grayscale
+
+    ranges: ClassVar[dict[str, Range]] = {"image_size": Range(min=1, max=MAX_IMAGE_SIDE)}
+
+
+@DATASETS.register(NAME, config=ImagesConfig)
+def build_images(config: ImagesConfig) -> RawSet:
     """Images from the folder at `data.path`: shape (1 or 3, H, W) in [0, 1]; subfolders give labels."""
     root = resolve_path(config, NAME, WHAT)
     if not root.is_dir():

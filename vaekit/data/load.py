@@ -30,6 +30,7 @@ def load_dataset(config: DataConfig) -> Dataset:
         builder = DATASETS.get(config.name)
     except ConfigError as e:
         raise ConfigError(f"data.name: {e}") from None
+    config = _own_section(config)
     raw: RawSet = builder(config)
     for name in SPLITS:
         split = getattr(raw, name)
@@ -239,6 +240,16 @@ def _empty_message(config: DataConfig, raw: RawSet, name: str) -> str:
             f"({len(raw.train)} in all); lower data.val_fraction and data.test_fraction or add examples"
         )
     return f"the {name} split of {config.name} is empty; raise data.{name}_fraction above 0"
+
+
+def _own_section(config: DataConfig) -> DataConfig:
+    """`config` as the section class its data set registered (a plain DataConfig naming 'arrays'
+    becomes an ArraysConfig with that set's defaults for the keys it adds), so a builder reads its
+    own keys whatever the caller built."""
+    wanted = DATASETS.config_class(config.name) or DataConfig
+    if isinstance(config, wanted):
+        return config
+    return wanted(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init})
 
 
 def _take(split: Split, index) -> Split:
