@@ -72,8 +72,10 @@ def main() -> None:
     half = max(1, cores // 2)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        settings = [(f"1 process, {cores} threads", 1, cores), (f"1 process, {half} threads", 1, half),
-                    (f"2 processes (torchrun, gloo), {half} threads each", 2, half)]
+        def threads(n: int) -> str:
+            return f"{n} thread{'s' if n > 1 else ''}"
+        settings = [(f"1 process, {threads(cores)}", 1, cores), (f"1 process, {threads(half)}", 1, half),
+                    (f"2 processes (torchrun, gloo), {threads(half)} each", 2, half)]
         rates = {}
         for name, processes, threads in settings:
             rates[name] = train(tmp / f"p{processes}t{threads}", processes, threads, args.epochs, args.data_dir)

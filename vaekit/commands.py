@@ -122,15 +122,12 @@ def cmd_sample(args: argparse.Namespace, overrides: list[str]) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace, overrides: list[str]) -> None:
-    import torch
-
-    from vaekit.sample import reconstruct
+    from vaekit.sample import reconstruction_pairs
 
     run = _load(args, overrides)
     split = run.dataset().split(args.split)
     x = split.x[: args.n]
-    r = reconstruct(run.model, x, None if split.y is None else split.y[: args.n])
-    pairs = torch.stack([x, r], dim=1).reshape(-1, *x.shape[1:])  # original, reconstruction, ...
+    pairs = reconstruction_pairs(run.model, x, None if split.y is None else split.y[: args.n])
     print(_save_examples(run, pairs, _out(args, run, "reconstructions.png"), nrow=2 * min(8, len(x))))
 
 

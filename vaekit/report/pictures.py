@@ -17,12 +17,8 @@ from torch import nn
 
 from vaekit.data.base import Split
 from vaekit.errors import ConfigError
-from vaekit.sample.grid import grid_png, sample_grid
-from vaekit.sample.ops import (
-    interpolate,
-    reconstruct,
-    traverse,
-)
+from vaekit.sample.grid import grid_png, reconstruction_pairs, sample_grid  # noqa: F401 (the report's recipes)
+from vaekit.sample.ops import interpolate, traverse
 
 # Per-epoch bookkeeping of metrics.jsonl that is no training curve.
 NOT_CURVES = {"epoch", "step", "skipped_steps", "images_per_sec", "time"}
@@ -74,12 +70,6 @@ def sample_images(model: nn.Module, n: int, seed: int, sampler=None) -> tuple[to
     model: one row per class), with codes from `sampler` (None: the prior)."""
     images, nrow = sample_grid(model, n, seed, sampler)
     return images, nrow or max(1, math.ceil(math.sqrt(len(images))))
-
-
-def reconstruction_pairs(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-    """Originals beside their reconstructions, interleaved: (2N, *shape)."""
-    r = reconstruct(model, x, y)
-    return torch.stack([x, r], dim=1).reshape(-1, *x.shape[1:])
 
 
 def interpolation_paths(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, steps: int) -> torch.Tensor:

@@ -68,3 +68,12 @@ def sample_grid(model: torch.nn.Module, n: int, seed: int, sampler=None) -> tupl
     per_class = max(1, n // classes)
     y = torch.arange(per_class * classes) // per_class  # (K * per_class,): row k holds class k
     return sample(model, len(y), seed=seed, y=y, sampler=sampler), per_class
+
+
+def reconstruction_pairs(model, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    """Originals beside their reconstructions, interleaved (original, reconstruction, ...):
+    (2N, *shape), the layout of reconstructions.png and the report's reconstructions."""
+    from vaekit.sample.ops import reconstruct
+
+    r = reconstruct(model, x, y)
+    return torch.stack([x.cpu(), r], dim=1).reshape(-1, *x.shape[1:])
