@@ -78,7 +78,8 @@ def check_layout(layout: Sequence[Block | dict[str, Any]], features: int | None 
             raise error(f"layout block {i} must be a Block or a dict, got {type(raw).__name__}")
         b = raw
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (b.start, b.width, b.modes)):
-            raise error(f"layout block '{b.name}' needs integer start, width and modes, got {b.start!r}, {b.width!r}, {b.modes!r}")
+            raise error(f"layout block '{b.name}' needs integer start, width and modes, "
+                        f"got {b.start!r}, {b.width!r}, {b.modes!r}")
         if b.kind not in KINDS:
             raise error(f"layout block '{b.name}' has unknown kind '{b.kind}'{suggest(str(b.kind), list(KINDS))}")
         if b.name in names:
@@ -100,14 +101,14 @@ def check_layout(layout: Sequence[Block | dict[str, Any]], features: int | None 
 def _check_width(b: Block, error: type[VaekitError]) -> None:
     if b.kind == "mode":
         if b.modes < 1 or b.width != 1 + b.modes:
-            raise error(f"mode block '{b.name}' needs modes >= 1 and width 1 + modes (alpha and a one-hot), "
+            raise error(f"layout block '{b.name}' (mode) needs modes >= 1 and width 1 + modes (alpha and a one-hot), "
                         f"got modes={b.modes}, width={b.width}")
     elif b.modes != 0:
-        raise error(f"{b.kind} block '{b.name}' has modes={b.modes}; only a mode block has modes")
+        raise error(f"layout block '{b.name}' ({b.kind}) has modes={b.modes}; only a mode block has modes")
     elif b.kind == "categorical" and b.width < 1:
-        raise error(f"categorical block '{b.name}' needs width >= 1 (one entry per category), got {b.width}")
+        raise error(f"layout block '{b.name}' (categorical) needs width >= 1 (one entry per category), got {b.width}")
     elif b.kind != "categorical" and b.width != 1:
-        raise error(f"{b.kind} block '{b.name}' needs width 1, got {b.width}")
+        raise error(f"layout block '{b.name}' ({b.kind}) needs width 1, got {b.width}")
 
 
 class _Params(NamedTuple):
