@@ -60,6 +60,10 @@ def test_ks_complement_drops_missing_values():
     real = pd.DataFrame({"x": [1.0, 2.0, np.nan, 3.0]})
     synth = pd.DataFrame({"x": [np.nan, 1.0, 2.0, 3.0, np.nan]})
     assert column_shapes(real, synth, {"x": "continuous"})["x"] == 1.0
+    nullable = pd.DataFrame({"x": pd.array([1, 2, None, 3], dtype="Int64")})  # pd.NA, not NaN
+    assert column_shapes(nullable, synth, {"x": "integer"})["x"] == 1.0
+    pair = nullable.assign(y=[2.0, 4.0, 5.0, 6.0])
+    assert column_pair_trends(pair, pair, {"x": "integer", "y": "continuous"})[("x", "y")] == 1.0
 
 
 def test_tv_complement_by_hand():

@@ -73,13 +73,17 @@ def check_kinds(kinds: Mapping[str, str], *frames: pd.DataFrame) -> None:
                              "pass tables with the same columns")
 
 
+def floats(column: pd.Series) -> np.ndarray:
+    """A numeric column as float64, missing values (NaN, None, pd.NA of nullable dtypes) as NaN."""
+    return pd.to_numeric(column).to_numpy(np.float64, na_value=np.nan)
+
+
 # ----------------------------------------------------------------------------- one column
 
 
 def ks_complement(real: pd.Series, synth: pd.Series) -> float:
     """1 - the Kolmogorov-Smirnov statistic of two numeric columns (NaN when either is empty)."""
-    a = pd.to_numeric(real.dropna()).to_numpy(np.float64).round(MAX_DECIMALS)
-    b = pd.to_numeric(synth.dropna()).to_numpy(np.float64).round(MAX_DECIMALS)
+    a, b = floats(real.dropna()).round(MAX_DECIMALS), floats(synth.dropna()).round(MAX_DECIMALS)
     if len(a) == 0 or len(b) == 0:
         return math.nan
     return 1.0 - float(ks_2samp(a, b).statistic)
@@ -117,7 +121,8 @@ def correlation_similarity(real: pd.DataFrame, synth: pd.DataFrame) -> float:
 
 
 def _pearson(frame: pd.DataFrame) -> float:
-    xy = frame.apply(pd.to_numeric).dropna().to_numpy(np.float64)  # (N, 2), complete rows only
+    xy = np.stack([floats(frame.iloc[:, 0]), floats(frame.iloc[:, 1])], axis=1)
+    xy = xy[~np.isnan(xy).any(axis=1)]  # (N, 2), complete rows only
     if len(xy) < 2 or np.ptp(xy[:, 0]) == 0 or np.ptp(xy[:, 1]) == 0:
         return math.nan  # undefined for a constant column, as SDMetrics
     return float(np.corrcoef(xy[:, 0], xy[:, 1])[0, 1])
@@ -144,7 +149,7 @@ def contingency_similarity(real: pd.DataFrame, synth: pd.DataFrame) -> float:
 
 def bin_edges(real: pd.Series) -> np.ndarray:
     """The N_BINS + 1 equal-width edges over the real column's range (its non-missing values)."""
-    values = pd.to_numeric(real.dropna()).to_numpy(np.float64)
+    values = floats(real.dropna())
     if len(values) == 0:
         return np.zeros(1)  # nothing to bin: every value lands in one outer bin
     return np.histogram_bin_edges(values, bins=N_BINS)
@@ -154,7 +159,7 @@ def discretize(column: pd.Series, edges: np.ndarray) -> pd.Series:
     """Bin indices 1..len(edges) - 1 inside the edges (the last bin closed, as np.histogram counts),
     0 below and len(edges) above them; missing values stay missing, so that contingency counts them
     as a category of their own."""
-    values = pd.to_numeric(column).to_numpy(np.float64)
+    values = floats(column)
     # np.digitize alone (SDMetrics) puts the real maximum into the overflow bin, with the
     # synthetic values beyond the real range; the interior edges keep it in the top bin.
     index = np.digitize(values, edges[:-1]) if len(edges) > 1 else np.zeros(len(values), np.int64)
@@ -238,17 +243,17 @@ def imputation_error(true: pd.DataFrame, imputed: pd.DataFrame, missing_mask: pd
         m = mask[col].to_numpy(bool) & true[col].notna().to_numpy()
         if not m.any():
             continue
-        t, p = true[col].to_numpy()[m], imputed[col].to_numpy()[m]
         if kind in NUMERIC:
-            t, p = t.astype(np.float64), p.astype(np.float64)
+            t, p = floats(true[col])[m], floats(imputed[col])[m]
             rmse = float(np.sqrt(np.mean((p - t) ** 2)))  # NaN if an imputation is missing: a bug to see
-            std = float(pd.to_numeric(true[col]).std(ddof=0))
+            std = float(np.nanstd(floats(true[col])))
             per_column[col] = {"rmse": rmse, "nrmse": rmse / std if std > 0 else math.nan, "n": int(m.sum())}
         else:
-            per_column[col] = {"accuracy": float(np.mean(p == t)), "n": int(m.sum())}
-    pick = lambda key: _nanmean([v[key] for v in per_column.values() if key in v])  # noqa: E731
-    return {"per_column": per_column, "mean_rmse": pick("rmse"), "mean_nrmse": pick("nrmse"),
-            "mean_accuracy": pick("accuracy")}
+            t, p = true[col].to_numpy(object)[m], imputed[col].to_numpy(object)[m]
+            per_column[col] = {"accuracy": float(np.mean(t == p)), "n": int(m.sum())}
+    means = {f"mean_{key}": _nanmean([v[key] for v in per_column.values() if key in v])
+             for key in ("rmse", "nrmse", "accuracy")}
+    return {"per_column": per_column, **means}
 
 
 def _as_mask(missing_mask: pd.DataFrame | np.ndarray, true: pd.DataFrame) -> pd.DataFrame:

@@ -20,7 +20,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from vaekit.errors import InputError
-from vaekit.evaluate.tabular import DISCRETE, NUMERIC, check_kinds
+from vaekit.evaluate.tabular import DISCRETE, NUMERIC, check_kinds, floats
 
 MISSING = "<missing>"  # the category a missing discrete value becomes, so that it can be one-hot coded
 
@@ -79,8 +79,8 @@ def _xy(frame: pd.DataFrame, features: list[str], target: str, kinds: Mapping[st
     x = _discrete_as_text(frame[features], discrete)
     for c in features:
         if kinds[c] in NUMERIC:
-            x[c] = pd.to_numeric(x[c]).astype(np.float64)
-    y = frame[target].astype(str).to_numpy() if classify else pd.to_numeric(frame[target]).to_numpy(np.float64)
+            x[c] = floats(x[c])
+    y = frame[target].astype(str).to_numpy() if classify else floats(frame[target])
     return x, y
 
 
@@ -132,10 +132,14 @@ def distance_to_closest_record(synth: pd.DataFrame, train_real: pd.DataFrame, ho
             "share_closer_to_train": share, "n_reference": int(n)}
 
 
+def _numeric_matrix(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    return np.stack([floats(frame[c]) for c in cols], axis=1) if cols else np.zeros((len(frame), 0))
+
+
 def _distance_encoder(train: pd.DataFrame, kinds: Mapping[str, str]):
     numeric = [c for c in kinds if kinds[c] in NUMERIC]
     discrete = [c for c in kinds if kinds[c] in DISCRETE]
-    values = train[numeric].apply(pd.to_numeric).to_numpy(np.float64)  # (N, numeric)
+    values = _numeric_matrix(train, numeric)  # (N, numeric)
     low, high = np.nanmin(values, 0, initial=np.inf), np.nanmax(values, 0, initial=-np.inf)
     span = np.where(high > low, high - low, 1.0)  # a constant column scales by 1, not by 0
     low = np.where(np.isfinite(low), low, 0.0)  # a column with no known training value: left as is
@@ -147,7 +151,7 @@ def _distance_encoder(train: pd.DataFrame, kinds: Mapping[str, str]):
         onehot.fit(_discrete_as_text(train[discrete], discrete))
 
     def encode(frame: pd.DataFrame) -> np.ndarray:
-        x = frame[numeric].apply(pd.to_numeric).to_numpy(np.float64)
+        x = _numeric_matrix(frame, numeric)
         x = np.where(np.isnan(x), mean, x)
         parts = [(x - low) / span]
         if onehot is not None:
