@@ -236,7 +236,11 @@ class ContinuousColumn(Column):
         if self.transform == "quantile":
             from scipy.special import ndtr
 
-            return np.interp(ndtr(block[:, 0]), np.asarray(p["references"]), np.asarray(p["quantiles"]))
+            prob = ndtr(block[:, 0])
+            # the ends were clipped to QUANTILE_BOUND on the way in: snap them back (with room for float32's
+            # rounding of z), so the training minimum and maximum decode exactly
+            prob = np.where(prob >= 1 - 10 * QUANTILE_BOUND, 1.0, np.where(prob <= 10 * QUANTILE_BOUND, 0.0, prob))
+            return np.interp(prob, np.asarray(p["references"]), np.asarray(p["quantiles"]))
         mu, sigma = np.asarray(p["means"]), np.asarray(p["stds"])
         k = np.argmax(block[:, 1:], axis=1)
         return block[:, 0] * MODE_SPREAD * sigma[k] + mu[k]
@@ -252,7 +256,7 @@ class IntegerColumn(ContinuousColumn):
         x = self._numbers(series, ~missing_cells(series))
         fractional = x[x != np.round(x)]
         if len(fractional):
-            raise DataError(f"column {self.name!r} holds {fractional[0]!r}, not a whole number; "
+            raise DataError(f"column {self.name!r} holds {_plain(fractional[0])!r}, not a whole number; "
                             f"set data.columns.{self.name}=continuous")
         return self
 
@@ -331,7 +335,7 @@ class BooleanColumn(Column):
         values = series[~missing_cells(series)]
         bad = [v for v in values.unique() if _bool_of(v) is None]
         if bad:
-            raise DataError(f"column {self.name!r} holds {bad[0]!r}, not true/false; "
+            raise DataError(f"column {self.name!r} holds {_plain(bad[0])!r}, not true/false; "
                             f"set data.columns.{self.name}=categorical")
         return self
 
