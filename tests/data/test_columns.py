@@ -64,8 +64,9 @@ def test_mode_normalisation_finds_the_modes_and_codes_alpha_and_a_one_hot():
 
 
 def test_mode_weight_threshold_and_seed():
+    bell = pd.Series(np.random.default_rng(0).normal(50, 10, 600))  # one mode: no value lies 8 sigma out
+    assert ContinuousColumn("x", "mode", weight_threshold=0.9).fit(bell).modes == 1  # only the heaviest survives
     x = incomes()
-    assert ContinuousColumn("x", "mode", weight_threshold=0.9).fit(x).modes == 1  # only the heaviest survives
     one, two = (ContinuousColumn("x", "mode", seed=3).fit(x) for _ in range(2))
     assert one.to_dict() == two.to_dict()
 
@@ -123,9 +124,13 @@ def test_a_column_without_values_cannot_be_fitted():
         CategoricalColumn("c").fit(pd.Series([None, ""]))
 
 
-def test_unknown_transform_is_a_config_error():
+def test_unknown_transform_or_bad_mode_settings_are_config_errors():
     with pytest.raises(ConfigError, match="did you mean 'quantile'"):
         ContinuousColumn("x", "quantiles")
+    with pytest.raises(ConfigError, match="max_modes=0"):
+        ContinuousColumn("x", max_modes=0)
+    with pytest.raises(ConfigError, match="weight_threshold=1.5"):
+        ContinuousColumn("x", weight_threshold=1.5)
 
 
 def test_integers_round_and_clip_to_the_training_range():
@@ -224,3 +229,14 @@ def test_quantile_codes_decode_the_training_extremes_exactly():
     column = ContinuousColumn("x", "quantile").fit(x)
     _, back = round_trip(column, pd.Series([x.min(), x.max()]))
     assert back.tolist() == pytest.approx([x.min(), x.max()], rel=1e-12)  # exact but for (z * scale + center) rounding
+
+
+@pytest.mark.parametrize("max_modes", [1, 10])
+def test_outliers_next_to_a_spike_get_a_broad_mode_and_o1_codes(max_modes):
+    rng = np.random.default_rng(2)  # late fees: 99% zeros, a few in the tens (the spike's mode alone gave alpha ~700)
+    x = pd.Series(np.where(rng.random(3000) < 0.99, 0.0, rng.uniform(5, 60, 3000)))
+    column = ContinuousColumn("fees", "mode", max_modes=max_modes).fit(x)
+    assert column.modes <= max_modes
+    block, back = round_trip(column, x)
+    assert np.abs(block[:, 0]).max() <= 2.5
+    assert np.abs(back - x).max() <= ROUND_TRIP * x.std()

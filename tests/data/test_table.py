@@ -130,7 +130,12 @@ def test_inferred_kinds(values, kind):
     assert infer_kind(pd.Series(values))[0] == kind
 
 
-@pytest.mark.parametrize("values", [list(range(5, 65)), [f"row{i}" for i in range(40)], [None] * 5])
+@pytest.mark.parametrize("values", [
+    list(range(65, 5, -1)),  # a run of row numbers, in any order
+    [1, 2, 3, 5, 8] + list(range(10, 60)),  # ascending with gaps: the row numbers of a subset
+    [f"row{i}" for i in range(40)],
+    [None] * 5,
+])
 def test_identifiers_and_empty_columns_are_left_out(values):
     assert infer_kind(pd.Series(values))[0] is None
 
@@ -146,6 +151,13 @@ def test_fit_warns_about_each_column_it_leaves_out_and_keeps_constants():
     assert set(codec.excluded) == {"id", "empty"}
     assert [c.name for c in codec.columns] == ["age", "income", "city", "owner", "children", "country"]
     assert "country" not in [b.name for b in codec.layout]  # a constant adds no entries
+
+
+def test_text_with_many_categories_is_kept_with_a_warning():
+    df = pd.DataFrame({"title": [f"job {i % 150}" for i in range(400)], "x": np.arange(400) % 7})
+    with pytest.warns(TableWarning, match=r"column 'title' has 150 categories.*data.columns.title=exclude"):
+        codec = TableCodec.fit(df)
+    assert codec.layout[0].width == 150
 
 
 def test_overrides_change_kinds_and_are_checked():

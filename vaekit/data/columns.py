@@ -9,8 +9,10 @@ A column turns a pandas Series into a block of model-space numbers (n, width) an
   most `max_modes` components (seeded) is fitted to the standardised values and the components
   weighing more than `weight_threshold` are kept. A value is coded as [alpha, one-hot of its mode],
   its mode the one with the highest weight x density, alpha = (z - mu_k) / (4 sigma_k), so most
-  of a mode falls in [-1, 1]. alpha is not clipped (unlike CTGAN's tanh output), so a value far
-  out stays invertible; decode takes the argmax of the mode entries.
+  of a mode falls in [-1, 1]. Where a training value would lie beyond 8 sigma of its mode (values
+  of a dropped light mode, outliers next to a spike), a broad mode spanning the training range
+  is added (replacing the lightest when there are `max_modes`). alpha is not clipped (unlike
+  CTGAN's tanh output), so a value far out stays invertible; decode takes the argmax of the modes.
 - continuous, "standard": (x - mean) / std; "quantile": through the training quantiles to a
   standard normal (as sklearn's QuantileTransformer, fitted here with numpy so that the codec is
   plain numbers; values beyond the training range map to the ends, about +-5.2).
@@ -44,6 +46,10 @@ MAX_MODES = 10  # TVAE's default
 WEIGHT_THRESHOLD = 0.005  # TVAE's default: lighter components are dropped
 MODE_SPREAD = 4.0  # alpha = (z - mu) / (4 sigma), as TVAE
 MODE_FIT_ROWS = 20_000  # the mixture is fitted on a seeded subsample of at most this many values
+# A training value more than 2 x 4 = 8 standard deviations from its mode is explained by none of the kept
+# modes (a dropped light mode, a spike's outliers): a broad mode spanning the training range is added, so
+# alpha stays O(1) (TVAE clips alpha to [-1, 1] instead, which loses those values).
+ALPHA_LIMIT = 2.0
 SIGMA_FLOOR = 1e-3  # in standardised units: the sqrt of sklearn's reg_covar, for a mode on one value
 QUANTILES = 1000  # sklearn's default n_quantiles
 QUANTILE_BOUND = 1e-7  # sklearn's: probabilities clipped to [1e-7, 1 - 1e-7] before the normal ppf
@@ -127,6 +133,10 @@ class ContinuousColumn(Column):
         super().__init__(name)
         if transform not in TRANSFORMS:
             raise ConfigError(f"transform={transform!r} is not a transform{suggest(str(transform), list(TRANSFORMS))}")
+        if isinstance(max_modes, bool) or not isinstance(max_modes, int) or max_modes < 1:
+            raise ConfigError(f"max_modes={max_modes!r} is not a whole number of at least 1")
+        if not 0 <= weight_threshold < 1:
+            raise ConfigError(f"weight_threshold={weight_threshold!r} is not in [0, 1)")
         self.transform, self.max_modes, self.weight_threshold, self.seed = transform, max_modes, weight_threshold, seed
         self.params: dict[str, Any] = {}
 
@@ -195,20 +205,35 @@ class ContinuousColumn(Column):
         rng = np.random.default_rng(self.seed)
         sample = z if len(z) <= MODE_FIT_ROWS else rng.choice(z, MODE_FIT_ROWS, replace=False)
         components = min(self.max_modes, len(np.unique(sample)))
-        if components < 2:  # one value: one mode
-            return {"means": [float(sample[0])], "stds": [SIGMA_FLOOR], "weights": [1.0]}
-        gmm = BayesianGaussianMixture(n_components=components, weight_concentration_prior_type="dirichlet_process",
-                                      weight_concentration_prior=0.001, n_init=1, random_state=self.seed)
-        with warnings.catch_warnings():  # a mixture that has not converged in 100 steps still codes the values
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gmm.fit(sample.reshape(-1, 1))
-        keep = gmm.weights_ > self.weight_threshold
-        keep[np.argmax(gmm.weights_)] = True
-        weights = gmm.weights_[keep] / gmm.weights_[keep].sum()
-        order = np.argsort(gmm.means_[keep, 0])  # modes by position, for a readable codec
-        stds = np.maximum(np.sqrt(gmm.covariances_[keep, 0, 0]), SIGMA_FLOOR)
-        return {"means": gmm.means_[keep, 0][order].tolist(), "stds": stds[order].tolist(),
-                "weights": weights[order].tolist()}
+        if components < 2:  # one mode: one value (a floor-wide spike), or max_modes=1 (the values' own spread)
+            means, stds, weights = np.array([z.mean()]), np.array([max(z.std(), SIGMA_FLOOR)]), np.ones(1)
+        else:
+            gmm = BayesianGaussianMixture(n_components=components, weight_concentration_prior_type="dirichlet_process",
+                                          weight_concentration_prior=0.001, n_init=1, random_state=self.seed)
+            with warnings.catch_warnings():  # a mixture that has not converged in 100 steps still codes the values
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                gmm.fit(sample.reshape(-1, 1))
+            keep = gmm.weights_ > self.weight_threshold
+            keep[np.argmax(gmm.weights_)] = True
+            means, weights = gmm.means_[keep, 0], gmm.weights_[keep]
+            stds = np.maximum(np.sqrt(gmm.covariances_[keep, 0, 0]), SIGMA_FLOOR)
+        means, stds, weights = self._cover(z, means, stds, weights)
+        order = np.argsort(means)  # modes by position, for a readable codec
+        return {"means": means[order].tolist(), "stds": stds[order].tolist(),
+                "weights": (weights[order] / weights.sum()).tolist()}
+
+    def _cover(self, z: np.ndarray, means: np.ndarray, stds: np.ndarray,
+               weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The modes, with a broad one spanning the training range added when some training value lies
+        beyond ALPHA_LIMIT of its mode (values of a dropped light mode, a tail no mode explains)."""
+        _, alpha = _mode_codes(z, means, stds, weights / weights.sum())
+        if np.abs(alpha).max() <= ALPHA_LIMIT:
+            return means, stds, weights
+        if len(means) == self.max_modes:  # stay within max_modes: the lightest mode gives way
+            means, stds, weights = (np.delete(a, np.argmin(weights)) for a in (means, stds, weights))
+        return (np.append(means, (z.min() + z.max()) / 2),
+                np.append(stds, max((z.max() - z.min()) / (2 * MODE_SPREAD), SIGMA_FLOOR)),  # |alpha| <= 1 inside
+                np.append(weights, max(1.0 - weights.sum(), self.weight_threshold)))
 
     def _forward(self, z: np.ndarray) -> np.ndarray:  # (n,) -> (n, width)
         p = self.params
@@ -221,11 +246,9 @@ class ContinuousColumn(Column):
             # sklearn's two-sided interpolation: a value repeated over a run of quantiles maps to its middle.
             prob = 0.5 * (np.interp(z, q, r) - np.interp(-z, -q[::-1], -r[::-1]))
             return ndtri(np.clip(prob, QUANTILE_BOUND, 1 - QUANTILE_BOUND))[:, None]
-        mu, sigma, w = (np.asarray(p[k]) for k in ("means", "stds", "weights"))
-        log_density = np.log(w) - np.log(sigma) - 0.5 * ((z[:, None] - mu) / sigma) ** 2  # (n, K), never underflows
-        k = np.argmax(log_density, axis=1)
-        block = np.zeros((len(z), 1 + len(mu)))
-        block[:, 0] = (z - mu[k]) / (MODE_SPREAD * sigma[k])
+        k, alpha = _mode_codes(z, *(np.asarray(p[key]) for key in ("means", "stds", "weights")))
+        block = np.zeros((len(z), 1 + self.modes))
+        block[:, 0] = alpha
         block[np.arange(len(z)), 1 + k] = 1.0
         return block
 
@@ -244,6 +267,13 @@ class ContinuousColumn(Column):
         mu, sigma = np.asarray(p["means"]), np.asarray(p["stds"])
         k = np.argmax(block[:, 1:], axis=1)
         return block[:, 0] * MODE_SPREAD * sigma[k] + mu[k]
+
+
+def _mode_codes(z: np.ndarray, mu: np.ndarray, sigma: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each value's mode (the highest weight x density) and its alpha = (z - mu_k) / (4 sigma_k); (n,) each."""
+    log_density = np.log(w) - np.log(sigma) - 0.5 * ((z[:, None] - mu) / sigma) ** 2  # (n, K): no underflow
+    k = np.argmax(log_density, axis=1)
+    return k, (z - mu[k]) / (MODE_SPREAD * sigma[k])
 
 
 class IntegerColumn(ContinuousColumn):
