@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vaekit.data.columns import (QUANTILE_BOUND, TRANSFORMS, BooleanColumn, CategoricalColumn, ConstantColumn,
+from vaekit.data import scalers
+from vaekit.data.columns import (TRANSFORMS, BooleanColumn, CategoricalColumn, ConstantColumn,
                                  ContinuousColumn, IntegerColumn, TableWarning, column_from_dict, missing_cells)
 from vaekit.errors import ConfigError, DataError
 
@@ -97,7 +98,7 @@ def test_quantile_codes_saturate_at_the_bound_beyond_the_training_range():
     block, _ = column.encode(pd.Series([x.min() - 1e6, x.max() + 1e6]))
     from scipy.special import ndtri
 
-    assert block[:, 0] == pytest.approx([ndtri(QUANTILE_BOUND), -ndtri(QUANTILE_BOUND)])
+    assert block[:, 0] == pytest.approx([ndtri(scalers.QUANTILE_BOUND), -ndtri(scalers.QUANTILE_BOUND)])
 
 
 def test_missing_cells_are_unobserved_with_zero_codes():
@@ -173,7 +174,7 @@ def test_an_unseen_category_is_missing_with_a_warning_or_an_error_on_request():
     with pytest.raises(DataError, match=r"column 'colour' holds 'green', not seen in training"):
         column.encode(pd.Series(["green"]), unseen="error")
     with pytest.raises(ConfigError, match="unseen='drop'"):
-        column.encode(pd.Series(["green"]), unseen="drop")
+        column.encode(pd.Series(["red"]), unseen="drop")  # refused even when every value was seen
 
 
 def test_booleans_read_words_and_decode_from_one_half():
@@ -240,3 +241,12 @@ def test_outliers_next_to_a_spike_get_a_broad_mode_and_o1_codes(max_modes):
     block, back = round_trip(column, x)
     assert np.abs(block[:, 0]).max() <= 2.5
     assert np.abs(back - x).max() <= ROUND_TRIP * x.std()
+
+
+def test_the_mixture_fits_a_seeded_subsample_yet_every_value_lies_near_a_mode(monkeypatch):
+    monkeypatch.setattr(scalers, "MODE_FIT_ROWS", 100)
+    x = pd.Series(np.append(np.random.default_rng(3).normal(0, 1, 999), 60.0))  # the outlier is rarely sampled
+    one, two = (ContinuousColumn("x", "mode", seed=5).fit(x) for _ in range(2))
+    assert one.to_dict() == two.to_dict()
+    block, back = round_trip(one, x)
+    assert np.abs(block[:, 0]).max() <= 2.5 and np.abs(back - x).max() <= ROUND_TRIP * x.std()

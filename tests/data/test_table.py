@@ -224,6 +224,8 @@ def test_an_unseen_category_is_masked_with_a_warning_or_an_error(csv_file):
     assert (mask[0, b.start:b.start + b.width] == 0).all() and (mask[1:, b.start:b.start + b.width] == 1).all()
     with pytest.raises(DataError, match="'Rome', not seen in training"):
         codec.encode(new, unseen="error")
+    with pytest.raises(ConfigError, match="unseen='skip' is not a choice"):
+        fit(people()[["age", "income"]]).encode(people()[["age", "income"]], unseen="skip")  # no categories at all
 
 
 def test_the_layout_tiles_x_and_names_each_block():

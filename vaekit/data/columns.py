@@ -1,6 +1,6 @@
 """One transform object per table column, with fit / encode / decode, as CTGAN's data transformer
 has (sdv-dev/CTGAN `data_transformer.py`; Xu et al. 2019, "Modeling Tabular Data using Conditional
-GAN", https://arxiv.org/abs/1907.00503).
+GAN", https://arxiv.org/abs/1907.00503). The numerics of continuous columns are in `scalers.py`.
 
 A column turns a pandas Series into a block of model-space numbers (n, width) and a row mask
 (False where the cell is missing), and a block back into a Series of the column's own type:
@@ -36,23 +36,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vaekit.data.scalers import (MAX_MODES, WEIGHT_THRESHOLD, fit_modes, fit_quantiles, modes_backward, modes_forward,
+                                 quantiles_backward, quantiles_forward)
 from vaekit.errors import ConfigError, DataError
 from vaekit.registry import suggest
 
 KINDS = ("continuous", "integer", "categorical", "boolean", "constant")
 TRANSFORMS = ("mode", "standard", "quantile")
 UNSEEN = ("missing", "error")
-MAX_MODES = 10  # TVAE's default
-WEIGHT_THRESHOLD = 0.005  # TVAE's default: lighter components are dropped
-MODE_SPREAD = 4.0  # alpha = (z - mu) / (4 sigma), as TVAE
-MODE_FIT_ROWS = 20_000  # the mixture is fitted on a seeded subsample of at most this many values
-# A training value more than 2 x 4 = 8 standard deviations from its mode is explained by none of the kept
-# modes (a dropped light mode, a spike's outliers): a broad mode spanning the training range is added, so
-# alpha stays O(1) (TVAE clips alpha to [-1, 1] instead, which loses those values).
-ALPHA_LIMIT = 2.0
-SIGMA_FLOOR = 1e-3  # in standardised units: the sqrt of sklearn's reg_covar, for a mode on one value
-QUANTILES = 1000  # sklearn's default n_quantiles
-QUANTILE_BOUND = 1e-7  # sklearn's: probabilities clipped to [1e-7, 1 - 1e-7] before the normal ppf
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0"})
 
@@ -67,6 +58,12 @@ def missing_cells(series: pd.Series) -> np.ndarray:
     if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):  # pandas 3 reads text as `str`
         missing |= np.array(series.map(lambda v: isinstance(v, str) and not v.strip()), dtype=bool)
     return missing
+
+
+def check_unseen(unseen: str) -> None:
+    """A ConfigError unless `unseen` is one of UNSEEN."""
+    if unseen not in UNSEEN:
+        raise ConfigError(f"unseen={unseen!r} is not a choice{suggest(str(unseen), list(UNSEEN))}")
 
 
 def _plain(v: Any) -> Any:
@@ -113,8 +110,6 @@ class Column:
         raise NotImplementedError
 
     def _unseen(self, values: list[Any], unseen: str) -> None:
-        if unseen not in UNSEEN:
-            raise ConfigError(f"unseen={unseen!r} is not a choice{suggest(str(unseen), list(UNSEEN))}")
         shown = ", ".join(repr(v) for v in sorted(set(map(str, values)))[:5])
         if unseen == "error":
             raise DataError(f"column {self.name!r} holds {shown}, not seen in training; fix or blank those cells, "
@@ -158,11 +153,9 @@ class ContinuousColumn(Column):
                              "scale": std if std > 0 else 1.0}
         z = (x - p["center"]) / p["scale"]  # the mixture and quantiles work on O(1) numbers, whatever the units
         if self.transform == "mode":
-            p.update(self._fit_modes(z))
+            p.update(fit_modes(z, self.max_modes, self.weight_threshold, self.seed))
         elif self.transform == "quantile":
-            references = np.linspace(0.0, 1.0, min(QUANTILES, len(z)))
-            p.update(references=references.tolist(),
-                     quantiles=np.maximum.accumulate(np.quantile(z, references)).tolist())
+            p.update(fit_quantiles(z))
         self.params = p
         return self
 
@@ -198,82 +191,15 @@ class ContinuousColumn(Column):
                             f"fix the value, leave the cell empty, or set data.columns.{self.name}=categorical")
         return x
 
-    def _fit_modes(self, z: np.ndarray) -> dict[str, Any]:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.mixture import BayesianGaussianMixture
-
-        rng = np.random.default_rng(self.seed)
-        sample = z if len(z) <= MODE_FIT_ROWS else rng.choice(z, MODE_FIT_ROWS, replace=False)
-        components = min(self.max_modes, len(np.unique(sample)))
-        if components < 2:  # one mode: one value (a floor-wide spike), or max_modes=1 (the values' own spread)
-            means, stds, weights = np.array([z.mean()]), np.array([max(z.std(), SIGMA_FLOOR)]), np.ones(1)
-        else:
-            gmm = BayesianGaussianMixture(n_components=components, weight_concentration_prior_type="dirichlet_process",
-                                          weight_concentration_prior=0.001, n_init=1, random_state=self.seed)
-            with warnings.catch_warnings():  # a mixture that has not converged in 100 steps still codes the values
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                gmm.fit(sample.reshape(-1, 1))
-            keep = gmm.weights_ > self.weight_threshold
-            keep[np.argmax(gmm.weights_)] = True
-            means, weights = gmm.means_[keep, 0], gmm.weights_[keep]
-            stds = np.maximum(np.sqrt(gmm.covariances_[keep, 0, 0]), SIGMA_FLOOR)
-        means, stds, weights = self._cover(z, means, stds, weights)
-        order = np.argsort(means)  # modes by position, for a readable codec
-        return {"means": means[order].tolist(), "stds": stds[order].tolist(),
-                "weights": (weights[order] / weights.sum()).tolist()}
-
-    def _cover(self, z: np.ndarray, means: np.ndarray, stds: np.ndarray,
-               weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The modes, with a broad one spanning the training range added when some training value lies
-        beyond ALPHA_LIMIT of its mode (values of a dropped light mode, a tail no mode explains)."""
-        _, alpha = _mode_codes(z, means, stds, weights / weights.sum())
-        if np.abs(alpha).max() <= ALPHA_LIMIT:
-            return means, stds, weights
-        if len(means) == self.max_modes:  # stay within max_modes: the lightest mode gives way
-            means, stds, weights = (np.delete(a, np.argmin(weights)) for a in (means, stds, weights))
-        return (np.append(means, (z.min() + z.max()) / 2),
-                np.append(stds, max((z.max() - z.min()) / (2 * MODE_SPREAD), SIGMA_FLOOR)),  # |alpha| <= 1 inside
-                np.append(weights, max(1.0 - weights.sum(), self.weight_threshold)))
-
     def _forward(self, z: np.ndarray) -> np.ndarray:  # (n,) -> (n, width)
-        p = self.params
         if self.transform == "standard":
             return z[:, None]
-        if self.transform == "quantile":
-            from scipy.special import ndtri
-
-            q, r = np.asarray(p["quantiles"]), np.asarray(p["references"])
-            # sklearn's two-sided interpolation: a value repeated over a run of quantiles maps to its middle.
-            prob = 0.5 * (np.interp(z, q, r) - np.interp(-z, -q[::-1], -r[::-1]))
-            return ndtri(np.clip(prob, QUANTILE_BOUND, 1 - QUANTILE_BOUND))[:, None]
-        k, alpha = _mode_codes(z, *(np.asarray(p[key]) for key in ("means", "stds", "weights")))
-        block = np.zeros((len(z), 1 + self.modes))
-        block[:, 0] = alpha
-        block[np.arange(len(z)), 1 + k] = 1.0
-        return block
+        return (quantiles_forward if self.transform == "quantile" else modes_forward)(z, self.params)
 
     def _backward(self, block: np.ndarray) -> np.ndarray:  # (n, width) -> (n,)
-        p = self.params
         if self.transform == "standard":
             return block[:, 0]
-        if self.transform == "quantile":
-            from scipy.special import ndtr
-
-            prob = ndtr(block[:, 0])
-            # the ends were clipped to QUANTILE_BOUND on the way in: snap them back (with room for float32's
-            # rounding of z), so the training minimum and maximum decode exactly
-            prob = np.where(prob >= 1 - 10 * QUANTILE_BOUND, 1.0, np.where(prob <= 10 * QUANTILE_BOUND, 0.0, prob))
-            return np.interp(prob, np.asarray(p["references"]), np.asarray(p["quantiles"]))
-        mu, sigma = np.asarray(p["means"]), np.asarray(p["stds"])
-        k = np.argmax(block[:, 1:], axis=1)
-        return block[:, 0] * MODE_SPREAD * sigma[k] + mu[k]
-
-
-def _mode_codes(z: np.ndarray, mu: np.ndarray, sigma: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each value's mode (the highest weight x density) and its alpha = (z - mu_k) / (4 sigma_k); (n,) each."""
-    log_density = np.log(w) - np.log(sigma) - 0.5 * ((z[:, None] - mu) / sigma) ** 2  # (n, K): no underflow
-    k = np.argmax(log_density, axis=1)
-    return k, (z - mu[k]) / (MODE_SPREAD * sigma[k])
+        return (quantiles_backward if self.transform == "quantile" else modes_backward)(block, self.params)
 
 
 class IntegerColumn(ContinuousColumn):
@@ -322,12 +248,12 @@ class CategoricalColumn(Column):
         return self
 
     def encode(self, series: pd.Series, unseen: str = "missing") -> tuple[np.ndarray, np.ndarray]:
+        check_unseen(unseen)
         observed = ~missing_cells(series)
         index = {**{str(c): i for i, c in enumerate(self.categories)}, **{self._key(c): i for i, c in enumerate(self.categories)}}
+        values = series.to_numpy(dtype=object)
         codes = np.full(len(series), -1)
-        for row in np.flatnonzero(observed):
-            v = _plain(series.iloc[row])
-            codes[row] = index.get(self._key(v), index.get(str(v), -1))
+        codes[observed] = [index.get(self._key(_plain(v)), index.get(str(v), -1)) for v in values[observed]]
         new = observed & (codes < 0)
         if new.any():
             self._unseen([series.iloc[i] for i in np.flatnonzero(new)], unseen)
@@ -370,6 +296,7 @@ class BooleanColumn(Column):
         return self
 
     def encode(self, series: pd.Series, unseen: str = "missing") -> tuple[np.ndarray, np.ndarray]:
+        check_unseen(unseen)
         observed = ~missing_cells(series)
         flags = [_bool_of(v) if seen else False for v, seen in zip(series, observed)]
         new = np.array([seen and f is None for f, seen in zip(flags, observed)], dtype=bool)

@@ -46,7 +46,8 @@ import pandas as pd
 import torch
 
 from vaekit.data.columns import (MAX_MODES, WEIGHT_THRESHOLD, BooleanColumn, CategoricalColumn, Column, ConstantColumn,
-                                 ContinuousColumn, IntegerColumn, TableWarning, column_from_dict, missing_cells)
+                                 ContinuousColumn, IntegerColumn, TableWarning, check_unseen, column_from_dict,
+                                 missing_cells)
 from vaekit.data.files import reading
 from vaekit.errors import CheckpointError, ConfigError, DataError, InputError
 from vaekit.registry import suggest
@@ -231,6 +232,7 @@ class TableCodec:
     def encode(self, df: pd.DataFrame, unseen: str = "missing") -> tuple[torch.Tensor, torch.Tensor]:
         """Rows -> (x, mask), float32 (N, D) each. A missing cell's block has mask 0 and x 0; a value
         unseen in training is missing with a TableWarning (`unseen="missing"`) or a DataError ("error")."""
+        check_unseen(unseen)
         self.check_header(df)
         df = _frame(df)
         x = np.zeros((len(df), self.width), dtype=np.float32)
