@@ -290,6 +290,8 @@ def test_the_json_form_round_trips_exactly():
     (lambda raw: {**raw, "modality": "vector"}, "not a table codec"),
     (lambda raw: {k: v for k, v in raw.items() if k != "columns"}, "KeyError"),
     (lambda raw: {**raw, "columns": raw["columns"][1:]}, "layout does not match"),
+    (lambda raw: {**raw, "names": raw["names"][1:]}, "not the table's names"),
+    (lambda raw: {**raw, "columns": raw["columns"] + raw["columns"][-1:]}, "not the table's names"),
     (lambda raw: {**raw, "columns": [{**raw["columns"][0], "kind": "text"}] + raw["columns"][1:]}, "unknown kind"),
 ])
 def test_a_damaged_json_form_is_a_checkpoint_error(damage, message):

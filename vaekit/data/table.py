@@ -276,6 +276,9 @@ class TableCodec:
                         {str(k): str(v) for k, v in raw["excluded"].items()})
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"{damaged} ({type(e).__name__}: {e}); {fix}") from None
+        kept = [c.name for c in codec.columns]
+        if len(set(kept)) != len(kept) or not set(kept) | set(codec.excluded) <= set(codec.names):
+            raise CheckpointError(f"{damaged} (its columns are not the table's names, each once); {fix}")
         if "layout" in raw and raw["layout"] != [b.to_dict() for b in codec.layout]:
             raise CheckpointError(f"{damaged} (its layout does not match its columns); {fix}")
         return codec
