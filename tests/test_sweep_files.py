@@ -28,7 +28,8 @@ from vaekit.data import codec as codecs
 from vaekit.data.arrays import ArraysConfig, build_arrays
 from vaekit.errors import CheckpointError, DataError, OutputError
 from vaekit.run import load_run
-from vaekit.train import checkpoint, loop
+from vaekit import files, weights
+from vaekit.train import loop
 
 from cli_helpers import cli, error_line
 
@@ -163,7 +164,7 @@ def test_integer_weights_are_refused_naming_the_tensor_and_both_dtypes():
     net = nn.Linear(3, 2)
     state = {k: v.to(torch.int32) for k, v in net.state_dict().items()}
     with pytest.raises(CheckpointError, match=r"holds 'weight' as int32, but the model holds it as float32"):
-        checkpoint.load_into(nn.Linear(3, 2), state, "run")
+        weights.load_into(nn.Linear(3, 2), state, "run")
 
 
 def test_float16_weights_and_integer_buffers_still_load():
@@ -172,11 +173,11 @@ def test_float16_weights_and_integer_buffers_still_load():
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in net.state_dict().items()}
     other = nn.Linear(3, 2)
     other.register_buffer("count", torch.tensor(0))
-    checkpoint.load_into(other, half, "run")
+    weights.load_into(other, half, "run")
     assert torch.equal(other.weight, half["weight"].float())  # float16 -> float32 is exact
     assert int(other.count) == 7
     with pytest.raises(CheckpointError, match="holds 'count' as float32, but the model holds it as int64"):
-        checkpoint.load_into(other, {**half, "count": torch.tensor(7.0)}, "run")
+        weights.load_into(other, {**half, "count": torch.tensor(7.0)}, "run")
 
 
 # ----------------------------------------------------------------------------- data files
@@ -273,9 +274,9 @@ def test_permission_denied_says_how_to_make_it_readable():
 def test_a_file_system_that_makes_no_files_is_not_a_removed_folder(tmp_path):
     """The sweep's s17/rc05/rp04/p69: writing under /proc said 'the folder was removed'."""
     with pytest.raises(OutputError, match=r"cannot write to '/proc' \(the file system refuses new files there\)"):
-        checkpoint.write_text("/proc/x.txt", "x")
+        files.write_text("/proc/x.txt", "x")
     with pytest.raises(OutputError, match=r"\(no such folder\)"):
-        checkpoint.write_text(tmp_path / "gone" / "x.txt", "x")
+        files.write_text(tmp_path / "gone" / "x.txt", "x")
 
 
 def test_out_names_a_file_a_folder_or_a_file_without_its_suffix(irun, vrun, tmp_path):

@@ -24,7 +24,7 @@ from vaekit.evaluate.elbo import objective_stats
 from vaekit.models import build_model
 from vaekit.run import load_run
 from vaekit import weights
-from vaekit.train import checkpoint, loop
+from vaekit.train import loop
 from vaekit.train.checkpoint import load_state
 from vaekit.weights import load_weights
 from vaekit.train.schedules import beta_at, lr_at
@@ -418,4 +418,4 @@ def test_compiled_training_step_smoke(tmp_path, tiny_data, tiny_config, monkeypa
     assert all(math.isfinite(r["train_elbo"]) for r in run.metrics())
     assert not any("_orig_mod" in k for k in load_weights(run.path / "model.safetensors"))
     plain = torch.nn.Linear(2, 2)
-    assert checkpoint.unwrap(real(plain)) is plain  # what checkpoints unwrap is what torch.compile wraps
+    assert weights.unwrap(real(plain)) is plain  # what checkpoints unwrap is what torch.compile wraps

@@ -1,10 +1,6 @@
 """Training checkpoints: the training state (`train_state.pt`: weights, optimizers, EMA, random
-generators, counters) saved atomically and loaded back checked.
-
-The run-directory writers (`vaekit.files`) and weight files (`vaekit.weights`) that the training
-loop and `vaekit.train.state` call (`checkpoint.write_json(...)`) are re-exported here; the other
-layers import them from where they live.
-"""
+generators, counters) saved atomically and loaded back checked. The run directory's other files
+are written by `vaekit.files`, the weights by `vaekit.weights`."""
 
 from __future__ import annotations
 
@@ -14,8 +10,8 @@ from typing import Any
 import torch
 
 from vaekit.errors import CheckpointError
-from vaekit.files import append_text, atomic_write, read_error, remove_temp_files, write_json, write_text  # noqa: F401
-from vaekit.weights import check_finite, load_into, save_weights, unwrap  # noqa: F401
+from vaekit.files import atomic_write, read_error
+from vaekit.weights import check_finite
 
 
 def save_state(state: dict[str, Any], path: str | Path) -> None:

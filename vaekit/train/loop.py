@@ -36,7 +36,8 @@ from vaekit.evaluate.latents import active_dims, few_active_warning, posterior_m
 from vaekit.models import build_model
 from vaekit.sample import sample_grid, save_grid
 from vaekit.sample.samplers import fitted_sampler, require_codes
-from vaekit.train import checkpoint, messages, state
+from vaekit import files, weights
+from vaekit.train import messages, state
 from vaekit.train.batches import batches, num_batches
 from vaekit.train.distributed import Distributed
 from vaekit.train.ema import EMA
@@ -158,9 +159,9 @@ def _setup(config: Config, out: Path, dataset: Dataset | None, resume: bool, ove
         # Only now, with the data and the model known to be good, does --overwrite remove the old run.
         for path in rundir.outputs(out):
             path.unlink(missing_ok=True)
-        checkpoint.write_text(out / rundir.METRICS, "")
-        checkpoint.write_text(out / rundir.CONFIG, dump_config(config))
-        checkpoint.write_json(out / codecs.FILE, data.codec.to_dict())
+        files.write_text(out / rundir.METRICS, "")
+        files.write_text(out / rundir.CONFIG, dump_config(config))
+        files.write_json(out / codecs.FILE, data.codec.to_dict())
     dist.barrier()
     meta = {"vaekit_version": __version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
             "num_classes": json.dumps(data.num_classes), codecs.META_KEY: codecs.codec_metadata(data.codec)}
@@ -231,7 +232,7 @@ def _epoch(s: Session) -> tuple[dict[str, Any], bool, float]:
         state.append_metrics(s.out, record)
         state.save_state(s.out, s.model, s.step.optimizers, s.ema, s.gen, c)
         if s.config_pending:
-            checkpoint.write_text(s.out / rundir.CONFIG, dump_config(s.config))
+            files.write_text(s.out / rundir.CONFIG, dump_config(s.config))
     s.config_pending = False
     dist.barrier()  # no process runs ahead of the epoch's checkpoint
     return record, improved, train_time
@@ -260,7 +261,7 @@ def _validate(s: Session, epoch: int) -> tuple[dict[str, float], bool]:
         c.best_val, c.best_epoch, c.epochs_since_best = score, epoch, 0
         if s.dist.is_main:
             with s.ema.applied() if s.ema is not None else contextlib.nullcontext():
-                checkpoint.save_weights(s.model, s.out / rundir.WEIGHTS, s.meta)
+                weights.save_weights(s.model, s.out / rundir.WEIGHTS, s.meta)
     else:
         c.epochs_since_best += 1
     return val, improved
@@ -307,7 +308,7 @@ def _finish(s: Session, stop_reason: str) -> "rundir.Run":
                "selected_by": s.select_by, "num_params": sum(p.numel() for p in s.model.parameters()),
                "data": s.data.name, "data_shape": list(s.data.shape), "val_active_units": len(active),
                "latent_dim": latent_dim, "processes": s.dist.world_size}
-    checkpoint.write_json(s.out / rundir.SUMMARY, summary)  # before the grid: a grid too large leaves a finished run
+    files.write_json(s.out / rundir.SUMMARY, summary)  # before the grid: a grid too large leaves a finished run
     if s.data.is_image and tc.sample_grid > 0:
         sampler = fitted_sampler(result_run.model, tc.sample_sampler, s.data.train.x, s.data.train.y, tc.sample_components)
         images, nrow = sample_grid(result_run.model, tc.sample_grid, tc.seed, sampler)
@@ -352,7 +353,7 @@ def _with_codec(data: Dataset, config: Config, model, out: Path, resume: bool, w
         meta = state.weights_meta(out, data.shape)
         codec = codecs.run_codec(out, data.shape, meta, out / rundir.WEIGHTS)
         if writer and codecs.META_KEY in meta and not (out / codecs.FILE).exists():
-            checkpoint.write_json(out / codecs.FILE, codec.to_dict())  # the readable copy, deleted: written again
+            files.write_json(out / codecs.FILE, codec.to_dict())  # the readable copy, deleted: written again
         return codec.apply(data)
     likelihood = model.likelihood
     on = codecs.standardizes(config.data.standardize, data, likelihood.real_valued, type(likelihood).__name__.lower())

@@ -16,6 +16,7 @@ import torch
 
 from vaekit import run as rundir
 from vaekit.errors import CheckpointError, OutputError
+from vaekit import files, weights
 from vaekit.train import checkpoint
 
 
@@ -54,7 +55,7 @@ def prepare_dir(out: Path, resume: bool, overwrite: bool, write_probe: bool = Tr
         probe.write_text("")
         probe.unlink()
         if resume:
-            checkpoint.remove_temp_files(out)
+            files.remove_temp_files(out)
     except OSError as e:
         raise OutputError(f"cannot write the run directory '{out}' ({(e.strerror or 'write failed').lower()}); "
                           f"{fix}") from None
@@ -63,7 +64,7 @@ def prepare_dir(out: Path, resume: bool, overwrite: bool, write_probe: bool = Tr
 
 def save_state(out: Path, model, optimizers, ema, gen, counters: Counters) -> None:
     state = {
-        "model": {k: v.detach().cpu() for k, v in checkpoint.unwrap(model).state_dict().items()},
+        "model": {k: v.detach().cpu() for k, v in weights.unwrap(model).state_dict().items()},
         "optimizer": optimizers[0].state_dict(),
         "aux_optimizer": optimizers[1].state_dict() if len(optimizers) > 1 else None,
         "ema": ema.state_dict() if ema is not None else None,
@@ -86,7 +87,7 @@ def restore(out: Path, model, optimizers, ema, gen, data_shape, truncate: bool =
     except (KeyError, TypeError):
         raise CheckpointError(f"training state '{out / rundir.STATE}' is damaged (it lacks the model or its "
                               f"counters); restart the run with --overwrite") from None
-    checkpoint.load_into(model, model_state, str(out))
+    weights.load_into(model, model_state, str(out))
     optimizers[0].load_state_dict(state["optimizer"])
     if len(optimizers) > 1 and state.get("aux_optimizer") is not None:
         optimizers[1].load_state_dict(state["aux_optimizer"])
@@ -116,7 +117,7 @@ def weights_meta(out: Path, data_shape: tuple[int, ...]) -> dict[str, str]:
 
 
 def append_metrics(out: Path, record: dict) -> None:
-    checkpoint.append_text(out / rundir.METRICS, json.dumps(record) + "\n")
+    files.append_text(out / rundir.METRICS, json.dumps(record) + "\n")
 
 
 def truncate_metrics(out: Path, epoch: int) -> None:
@@ -125,4 +126,4 @@ def truncate_metrics(out: Path, epoch: int) -> None:
     path = out / rundir.METRICS
     if path.is_file():
         lines = [line for line, record in rundir.read_metrics(path) if record["epoch"] <= epoch]
-        checkpoint.write_text(path, "".join(line + "\n" for line in lines))
+        files.write_text(path, "".join(line + "\n" for line in lines))
