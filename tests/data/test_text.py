@@ -249,3 +249,15 @@ def test_codec_fit_uses_the_training_lines_only():
     codec = TextCodec.fit(["a b"], max_length=4)
     assert codec.vocab_size == len(SPECIALS) + 2
     assert codec.decode(codec.encode(["a c b"]).ids) == ["a <unk> b"]
+
+
+def test_codec_check_same_names_other_settings_then_the_vocabulary():
+    codec = TextCodec.fit(CORPUS, max_length=8)
+    codec.check_same(TextCodec.fit(list(reversed(CORPUS)), max_length=8), "resuming runs/x")
+    with pytest.raises(CheckpointError, match="tokenizer 'word' \\(lowercase True, max_length 8\\), but the run "
+                                              "was trained with 'word' \\(lowercase False, max_length 8\\)"):
+        codec.check_same(TextCodec.fit(CORPUS, lowercase=True, max_length=8), "resuming runs/x")
+    with pytest.raises(CheckpointError, match="max_length 9"):
+        codec.check_same(TextCodec.fit(CORPUS, max_length=9), "resuming runs/x")
+    with pytest.raises(CheckpointError, match="differs from the run's 11 in 1 token ids"):
+        codec.check_same(TextCodec.fit(CORPUS + ["zz"], max_length=8), "resuming runs/x")

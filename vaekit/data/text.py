@@ -201,6 +201,10 @@ class Vocabulary:
 _SPECIAL_SET = frozenset(SPECIALS)
 
 
+def _settings(tokenizer: Tokenizer, max_length: int) -> str:
+    return f"{tokenizer.level!r} (lowercase {tokenizer.lowercase}, max_length {max_length})"
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -289,6 +293,15 @@ class TextCodec:
                 raise InputError(f"decode got {len(rows)} rows of ids but {len(lengths)} lengths; pass one per row")
             rows = [row[:n] for row, n in zip(rows, lengths)]
         return [self.tokenizer.detokenize(self.vocab.decode(row)) for row in rows]
+
+    def check_same(self, other: TextCodec, where: str) -> None:
+        """CheckpointError when `other` (the codec the data and config give now) would read the
+        text otherwise than this one (the run's): another tokenizer, maximum length or vocabulary."""
+        mine, theirs = (self.tokenizer, self.max_length), (other.tokenizer, other.max_length)
+        if mine != theirs:
+            raise CheckpointError(f"{where}: the data settings give tokenizer {_settings(*theirs)}, but the run "
+                                  f"was trained with {_settings(*mine)}; resume with the run's own data.* settings")
+        self.vocab.check_same(other.vocab, where)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with "modality": "text" so a reader of codec.json knows what it holds."""
