@@ -39,7 +39,6 @@ class Step:
     def __init__(self, model: Family, net: torch.nn.Module, tc: TrainConfig, objective: ObjectiveConfig,
                  all_ok=lambda ok: ok) -> None:
         self.model, self.net, self.tc = model, net, tc
-        self.device = next(model.parameters()).device
         self.free_bits = objective.free_bits
         self.aux_params = list(model.auxiliary_parameters())
         aux_ids = {id(p) for p in self.aux_params}
