@@ -11,6 +11,7 @@ Ctrl-C would); `die-at-2` kills rank 1 after epoch 2; `resume` continues the run
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -54,6 +55,10 @@ def main() -> None:
     config = vaekit.load_config(CONFIGS / "digits.yaml", ["train.report=false", "train.sample_grid=0", "data.limit=256",
                                                           "train.batch_size=32", "train.epochs=4", *overrides])
     vaekit.train(config, out, resume="resume" in modes, callbacks=callbacks)
+    # No DDP wrapper may outlive train(): one freed at the interpreter's exit can abort the process.
+    if any(isinstance(o, torch.nn.parallel.DistributedDataParallel) for o in gc.get_objects()):
+        print("a DistributedDataParallel wrapper outlived vaekit.train", file=sys.stderr)
+        sys.exit(4)
 
 
 if __name__ == "__main__":

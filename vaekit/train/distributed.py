@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 import re
 from pathlib import Path
@@ -215,6 +216,12 @@ class Distributed:
             return
         self._closed = True
         if self.enabled and self._owns_group and dist.is_initialized():
+            # The loop's DDP wrapper sits in a reference cycle, so it outlives the loop until a
+            # garbage collection. Left to the interpreter's exit, its reducer frees gloo's pending
+            # work with the interpreter half torn down, which aborts the process now and then
+            # ("terminate called without an active exception" after a complete run). Collect it
+            # here, while the group and the interpreter are whole, then leave the group.
+            gc.collect()
             dist.destroy_process_group()
 
     @contextlib.contextmanager
