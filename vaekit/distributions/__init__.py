@@ -1,10 +1,11 @@
 """Distributions as small classes sharing one base (`Distribution`): the Gaussian and point-mass
 posteriors, priors and likelihoods."""
 
-from vaekit.distributions import likelihoods, mixtures, priors  # noqa: F401  (registers them)
+from vaekit.distributions import likelihoods, mixed, mixtures, priors  # noqa: F401  (registers them)
 from vaekit.distributions.base import Distribution, PointMass
 from vaekit.distributions.gaussian import LOG_2PI, DiagonalGaussian
 from vaekit.distributions.likelihoods import Bernoulli, BernoulliConfig, Gaussian, GaussianConfig, Likelihood
+from vaekit.distributions.mixed import MixedConfig, MixedLikelihood
 from vaekit.distributions.mixtures import GaussianMixture, VampPrior
 from vaekit.distributions.priors import Prior, StandardNormal
 
@@ -18,6 +19,8 @@ __all__ = [
     "GaussianMixture",
     "GaussianConfig",
     "Likelihood",
+    "MixedConfig",
+    "MixedLikelihood",
     "PointMass",
     "Prior",
     "StandardNormal",

@@ -41,8 +41,9 @@ class Likelihood(nn.Module):
         first, *rest = self.data_shape
         return (first * self.params_per_dim, *rest)
 
-    def validate(self, x: torch.Tensor, where: str) -> None:
-        """Raise DataError if x cannot be modelled by this likelihood."""
+    def validate(self, x: torch.Tensor, where: str, mask: torch.Tensor | None = None) -> None:
+        """Raise DataError if the observed entries of x (all of them without a `mask`) cannot be
+        modelled by this likelihood."""
 
 
 class BernoulliDist(Distribution):
@@ -89,7 +90,11 @@ class Bernoulli(Likelihood):
     def forward(self, params: torch.Tensor) -> BernoulliDist:
         return BernoulliDist(params.float(), self.event_dims)
 
-    def validate(self, x: torch.Tensor, where: str) -> None:
+    def validate(self, x: torch.Tensor, where: str, mask: torch.Tensor | None = None) -> None:
+        if mask is not None:
+            x = x[mask.to(torch.bool).expand(x.shape)]
+        if x.numel() == 0:
+            return
         lo, hi = float(x.min()), float(x.max())
         if lo < 0.0 or hi > 1.0:
             raise DataError(

@@ -37,7 +37,7 @@ from vaekit.distributions.base import Distribution
 from vaekit.distributions.gaussian import LOG_2PI
 from vaekit.distributions.likelihoods import Likelihood
 from vaekit.errors import ConfigError, DataError, InputError, VaekitError
-from vaekit.registry import suggest
+from vaekit.registry import LIKELIHOODS, suggest
 from vaekit.sections import POSITIVE, LikelihoodConfig, Range
 
 KINDS = ("gaussian", "mode", "categorical", "bernoulli", "poisson")
@@ -297,6 +297,9 @@ class MixedConfig(LikelihoodConfig):
     variance: Literal["learned", "decoder"] = "learned"
     sigma: float = 1.0
     min_sigma: float = 1e-2
+    # The table's columns in model space. A tabular data set fills it in from its codec when
+    # training starts (and config.yaml keeps it, so a run rebuilds without its data); not set by hand.
+    layout: tuple[Block, ...] = ()
 
     ranges: ClassVar[dict[str, Range]] = {"sigma": POSITIVE, "min_sigma": POSITIVE}  # both are logged
 
@@ -309,16 +312,22 @@ class MixedConfig(LikelihoodConfig):
                               f"({self.min_sigma:g}), the floor every sigma is clamped to; raise sigma or lower min_sigma")
 
 
+@LIKELIHOODS.register("mixed", config=MixedConfig)
 class MixedLikelihood(Likelihood):
-    """p(x|z) = prod over columns of p(x_column | z), one kind per column (see the module's table)."""
+    """p(x|z) = prod over columns of p(x_column | z), one kind per column (see the module's table).
+    The columns are `layout` when given, else `config.layout`."""
 
     def __init__(self, config: MixedConfig, data_shape: tuple[int, ...],
-                 layout: Sequence[Block | dict[str, Any]]) -> None:
+                 layout: Sequence[Block | dict[str, Any]] | None = None) -> None:
         super().__init__(data_shape)
         if len(self.data_shape) != 1:
             raise ConfigError(f"the mixed likelihood models table rows of shape (D,), got data of shape {self.data_shape}; "
-                              "use it with a tabular data set")
-        self.blocks = check_layout(layout, self.data_shape[0])
+                              "use it with a table data set (data.name=table)")
+        layout = config.layout if layout is None else layout
+        if not layout:
+            raise ConfigError("model.likelihood.layout is empty: the mixed likelihood models the columns of a table, "
+                              "which a table data set (data.name=table) fills in; train on one")
+        self.blocks = check_layout(layout, self.data_shape[0], error=ConfigError)
         self.min_sigma = config.min_sigma
         sigmas = sum(n_sigmas(b) for b in self.blocks)
         # no parameter when no column is continuous: the decoder then emits the same numbers either way

@@ -380,7 +380,7 @@ def _check_data(data: Dataset, model) -> None:
         where = f"the {name} split of data set '{data.name}'"
         if not bool(torch.isfinite(data.split(name).x).all()):
             raise DataError(f"{where} holds NaN or infinite values; clean or drop those examples")
-        model.likelihood.validate(data.split(name).x, where)
+        model.likelihood.validate(data.split(name).x, where, data.split(name).mask)
 
 
 def _check_objective(model, objective) -> None:
