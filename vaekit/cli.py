@@ -14,6 +14,7 @@ import argparse
 import importlib
 import re
 import sys
+import warnings
 
 from vaekit.checks import (MAX_COMPONENTS, MAX_GRID, MAX_IMAGES, MAX_K, MAX_PAIRS, MAX_STEPS, MAX_TEMPERATURE,
                            TSNE_SEED_MAX, Parser, count, finite, label, seed)
@@ -115,6 +116,29 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", help="output file (default RUN/samples.png)")
     s.set_defaults(func=commands.cmd_sample)
 
+    y = run_cmd("synthesize", "write synthetic rows of a table run as CSV, drawn from the model")
+    y.add_argument("-n", "--n", type=count(1, MAX_IMAGES), default=1000, help=f"number of rows, 1 to {MAX_IMAGES:,} (default 1000)")
+    y.add_argument("--where", action="append", metavar="COLUMN=VALUE",
+                   help="fix a column's value in every row (repeatable): conditional sampling")
+    y.add_argument("--temperature", type=finite(min_exclusive=0, max=MAX_TEMPERATURE), default=1.0,
+                   help=f"scale of the prior's standard deviation, above 0 and at most {MAX_TEMPERATURE:g} (default 1)")
+    y.add_argument("--samples", type=count(1, 100_000), default=1000,
+                   help="prior proposals weighed per row under --where (default 1000)")
+    y.add_argument("--seed", type=seed(), default=0, help="the same seed gives the same rows (default 0)")
+    y.add_argument("--out", help="output CSV file (default RUN/synthetic.csv)")
+    y.set_defaults(func=commands.cmd_synthesize)
+
+    u = run_cmd("impute", "fill the missing cells of a table (CSV or Parquet) with a table run's model (MIWAE)")
+    u.add_argument("table", help="the table with missing cells, with the run's columns")
+    u.add_argument("--multiple", type=count(1, 1000), default=None, metavar="M",
+                   help="write M imputed tables (OUT-1.csv ... OUT-M.csv), one draw each, instead of one pooled table")
+    u.add_argument("--samples", type=count(1, 100_000), default=1000, help="importance samples per row (default 1000)")
+    u.add_argument("--draws", type=count(1, 10_000), default=100,
+                   help="completions per row pooled into the single imputation (default 100)")
+    u.add_argument("--seed", type=seed(), default=0, help="the same seed gives the same imputation (default 0)")
+    u.add_argument("--out", help="output CSV file (default RUN/imputed.csv)")
+    u.set_defaults(func=commands.cmd_impute)
+
     r = run_cmd("reconstruct", "originals beside their reconstructions")
     r.add_argument("-n", "--n", type=count(1, MAX_IMAGES), default=32,
                    help=f"number of examples (the first of the split), 1 to {MAX_IMAGES:,} (default 32)")
@@ -188,7 +212,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 # The paths a command takes; an empty one would read as absent and quietly mean the default.
-_PATHS = {"out": "--out", "resume": "--resume", "data_dir": "--data-dir", "inception_weights": "--inception-weights",
+_PATHS = {"out": "--out", "table": "TABLE", "resume": "--resume", "data_dir": "--data-dir", "inception_weights": "--inception-weights",
           "run": "RUN", "config": "CONFIG"}
 
 
@@ -219,8 +243,21 @@ def _out_of_memory(e: BaseException) -> str | None:
             f"or use a machine with more memory")
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """vaekit's own warnings (a table column left out, say) as one line each, without the
+    source line Python shows by default; other libraries' warnings as Python shows them."""
+    if category.__module__.startswith("vaekit."):
+        print(f"vaekit: warning: {message}", file=file or sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `vaekit ARGV`; the exit code: 0, 2 for any user error (one line on stderr), 130 on Ctrl-C."""
+    warnings.showwarning = _show_warning
     try:
         args, extra = parser().parse_known_args(argv)
     except SystemExit as e:  # --help (0) or a malformed command line (2), already printed

@@ -76,7 +76,7 @@ def _out(args: argparse.Namespace, run, default: str) -> Path:
     """Where a command's examples go: a PNG grid for an image run, a .npy array for the others.
     --out names the file (the suffix is added when left off; another suffix is a ConfigError) or
     a folder, existing or written with a trailing slash, that gets the default name `default`."""
-    ext = ".png" if run.codec.is_image else ".npy"
+    ext = {"image": ".png", "table": ".csv"}.get(run.codec.modality, ".npy")
     name = Path(default).with_suffix(ext).name
     if not args.out:
         path = run.path / name
@@ -87,7 +87,8 @@ def _out(args: argparse.Namespace, run, default: str) -> Path:
         if not path.suffix:
             path = path.with_name(path.name + ext)
         elif path.suffix.lower() != ext:
-            what = "images are written as PNG" if ext == ".png" else "vectors are written as NumPy arrays"
+            what = {".png": "images are written as PNG", ".csv": "table rows are written as CSV"}.get(
+                ext, "vectors are written as NumPy arrays")
             raise ConfigError(f"--out {args.out}: {what}; name the file {path.with_suffix(ext)}")
     _folder(path.parent)
     return path
@@ -100,6 +101,8 @@ def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
     from vaekit.sample import save_grid
     from vaekit.files import atomic_write
 
+    if run.codec.modality == "table":
+        return _save_rows(run.codec.decode(x.detach().cpu()), path)
     x = run.codec.decode(x.detach().cpu())
     if run.codec.is_image:
         return save_grid(x.reshape(-1, *run.data_shape), path, nrow=nrow)
@@ -107,10 +110,67 @@ def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
     return path
 
 
+def _save_rows(rows, path: Path) -> Path:
+    """A DataFrame as a CSV file with its header, written atomically."""
+    from vaekit.files import atomic_write
+
+    atomic_write(path, lambda tmp: rows.to_csv(tmp, index=False))
+    return path
+
+
+def _where(items: list[str] | None) -> dict[str, str]:
+    """--where column=value (repeatable) as a dict; ConfigError for a malformed one."""
+    out: dict[str, str] = {}
+    for item in items or ():
+        column, sep, value = item.partition("=")
+        if not sep or not column.strip():
+            raise ConfigError(f"--where {item!r}: write it as COLUMN=VALUE, for example --where cut=Ideal")
+        if column.strip() in out:
+            raise ConfigError(f"--where names {column.strip()!r} twice; give each column one value")
+        out[column.strip()] = value
+    return out
+
+
+def cmd_synthesize(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.sample.rows import synthesize
+
+    run = _load(args, overrides)
+    rows = synthesize(run, args.n, where=_where(args.where), seed=args.seed, temperature=args.temperature,
+                      num_samples=args.samples)
+    print(_save_rows(rows, _out(args, run, "synthetic.csv")))
+
+
+def cmd_impute(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.data.table import read_table
+    from vaekit.sample.rows import impute_rows
+
+    run = _load(args, overrides)
+    if run.codec.modality != "table":
+        raise ConfigError(f"vaekit impute fills the missing cells of a table; the run {run.path} models "
+                          f"{run.codec.modality} data")
+    table = read_table(args.table)
+    result = impute_rows(run, table, multiple=args.multiple, num_samples=args.samples, draws=args.draws, seed=args.seed)
+    out = _out(args, run, "imputed.csv")
+    if args.multiple is None:
+        print(_save_rows(result, out))
+        return
+    for m, rows in enumerate(result, start=1):  # imputed.csv -> imputed-1.csv, imputed-2.csv, ...
+        print(_save_rows(rows, out.with_name(f"{out.stem}-{m}{out.suffix}")))
+
+
 def cmd_sample(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.sample import sample
 
     run = _load(args, overrides)
+    if run.codec.modality == "table":  # rows drawn from p(x|z), as vaekit synthesize writes them
+        if args.sampler != "prior" or args.cls is not None:
+            raise ConfigError("for a table run, vaekit sample draws from the prior; use vaekit synthesize --where "
+                              "COLUMN=VALUE for chosen values")
+        from vaekit.sample.rows import synthesize
+
+        rows = synthesize(run, args.n, seed=args.seed, temperature=args.temperature)
+        print(_save_rows(rows, _out(args, run, "samples.csv")))
+        return
     sampler = None
     if args.sampler != "prior":
         from vaekit.sample.samplers import fitted_sampler

@@ -29,8 +29,8 @@ from torch import nn
 from vaekit.checks import check_device, check_path
 from vaekit.config import Config, dump_config, parse_config, read_yaml
 from vaekit.data import Dataset, load_dataset
-from vaekit.data.codec import read_codec, run_codec
-from vaekit.errors import CheckpointError, ConfigError, InputError, VaekitError
+from vaekit.data.codec import fitted_by_data_set, read_codec, run_codec
+from vaekit.errors import CheckpointError, ConfigError, DataError, InputError, VaekitError
 from vaekit.files import TEMP_NAME, read_error, read_json
 from vaekit.models import build_model
 from vaekit.overrides import check_overrides
@@ -130,9 +130,13 @@ class Run:
         """The run's data set, loaded with the run's data config on first use, in model space
         (the run's codec applied: standardised vectors, say)."""
         if self._dataset is None:
-            self._dataset = load_dataset(self.config.data)
+            own = self.codec if fitted_by_data_set(self.codec) else None  # a table's rows, coded as in training
+            self._dataset = load_dataset(self.config.data, codec=own)
         if self._dataset.codec is None:  # data in their own units, loaded here or passed in
             self._dataset = self.codec.apply(self._dataset)
+        elif fitted_by_data_set(self.codec) and self._dataset.codec != self.codec:
+            raise DataError(f"the table passed to load_run is encoded differently from the run {self.path} (other "
+                            f"columns, categories or fitted transforms); leave `dataset` out to read the run's own data")
         return self._dataset
 
     def metrics(self) -> list[dict]:

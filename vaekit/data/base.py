@@ -98,6 +98,7 @@ class RawSet:
     num_classes: int | None
     source: str
     factor_names: tuple[str, ...] | None = None  # set by builders whose splits carry `factors`
+    codec: Any = None  # set by builders that encode while reading (a table's TableCodec): x are in model space
 
 
 def make_split(x: np.ndarray, y: np.ndarray | None = None, scale: float = 1.0) -> Split:

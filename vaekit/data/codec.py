@@ -153,11 +153,30 @@ def fit_codec(data: Dataset, standardize: bool) -> Codec:
     return Codec("standard", tuple(mean.tolist()), tuple(std.tolist()), modality)
 
 
-def codec_from_dict(raw: Any, where: str, features: int | None = None, modality: str = "vector") -> Codec:
+# Codecs that a data set fits while it reads its files (a table's column schema): the data set
+# applies them itself, and `load_dataset(config, codec=...)` hands it a run's stored one to reuse.
+FITTED_BY_DATA_SET = ("table",)
+
+
+def fitted_by_data_set(codec: Any) -> bool:
+    """Whether `codec` is one its data set applies while reading (pass it to load_dataset)."""
+    return codec is not None and codec.modality in FITTED_BY_DATA_SET
+
+
+def codec_from_dict(raw: Any, where: str, features: int | None = None, modality: str = "vector") -> Any:
     """A codec from its codec.json form, checked: CheckpointError naming `where` when damaged.
-    `modality` is the one to assume for a codec written before codecs named theirs."""
+    `modality` is the one to assume for a codec written before codecs named theirs. A table's
+    codec (modality "table") is a `vaekit.data.table.TableCodec`."""
     damaged = f"'{where}' is damaged"
     fix = "restore it, or retrain the run"
+    if isinstance(raw, dict) and raw.get("modality") == "table":
+        from vaekit.data.table import TableCodec  # pandas, only for table runs
+
+        table = TableCodec.from_dict(raw, f"'{where}'")
+        if features is not None and table.width != features:
+            raise CheckpointError(f"{damaged} (its columns fill {table.width} entries per row, the run's rows have "
+                                  f"{features}); {fix}")
+        return table
     if not isinstance(raw, dict) or raw.get("kind") not in KINDS:
         raise CheckpointError(f"{damaged} (no codec kind of {', '.join(KINDS)}); {fix}")
     modality = raw.get("modality", modality)
@@ -177,7 +196,7 @@ def codec_from_dict(raw: Any, where: str, features: int | None = None, modality:
     return Codec(raw["kind"], mean, std, modality)
 
 
-def read_codec(run_dir: str | Path, features: int | None = None, modality: str = "vector") -> Codec:
+def read_codec(run_dir: str | Path, features: int | None = None, modality: str = "vector") -> Any:
     """The codec stored in a run directory; the identity for runs written before codecs were."""
     path = Path(run_dir) / FILE
     if not path.is_file():
@@ -189,13 +208,24 @@ def read_codec(run_dir: str | Path, features: int | None = None, modality: str =
     return codec_from_dict(raw, str(path), features, modality)
 
 
-def codec_metadata(codec: Codec) -> str:
+def stored_codec(metadata: Mapping[str, str], where: str) -> Any:
+    """The codec a weights file's `metadata` carry, or None (weights from before codecs)."""
+    stored = metadata.get(META_KEY)
+    if stored is None:
+        return None
+    try:
+        return codec_from_dict(loads_json(stored), where)
+    except ValueError:  # a CheckpointError too
+        raise CheckpointError(f"weights file '{where}' has damaged codec metadata; retrain or restore it") from None
+
+
+def codec_metadata(codec: Any) -> str:
     """The codec as the weights' metadata carry it (under META_KEY): its codec.json form, as JSON."""
     return json.dumps(codec.to_dict())
 
 
 def run_codec(run_dir: str | Path, data_shape: tuple[int, ...], metadata: Mapping[str, str],
-              weights: str | Path) -> Codec:
+              weights: str | Path) -> Any:
     """The codec of a run whose examples have `data_shape` and whose weights file `weights` carries
     `metadata`. The weights are the source of truth: their copy is used, and a codec.json that
     differs from it (another run's, or edited) is a CheckpointError; a missing one is no error.
@@ -216,6 +246,12 @@ def run_codec(run_dir: str | Path, data_shape: tuple[int, ...], metadata: Mappin
         codec = codec_from_dict(loads_json(stored), str(weights), features, modality)
     except ValueError:
         codec = None
+    if codec is not None and fitted_by_data_set(codec):
+        if path.is_file() and read_codec(run_dir, None, modality) != codec:
+            raise CheckpointError(f"'{path}' does not match the codec the weights '{weights}' were trained with "
+                                  f"(another run's file, or edited); delete it (the weights' copy is then used) "
+                                  f"or restore the run's own")
+        return codec
     if codec is None or not codec.identity and features is None:
         raise CheckpointError(f"weights file '{weights}' has damaged codec metadata; retrain or restore it")
     if path.is_file() and read_codec(run_dir, None, modality) != codec:  # floats round-trip JSON exactly: == is exact

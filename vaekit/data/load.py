@@ -8,13 +8,15 @@ none; check no split is empty; apply `limit`; binarize. Everything random here i
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 import torch
 
 from vaekit.sections import DataConfig
 from vaekit.data.base import SPLITS, Dataset, RawSet, Split
-from vaekit.errors import ConfigError, DataError
+from vaekit.data.codec import fitted_by_data_set
+from vaekit.errors import ConfigError, DataError, InputError
 from vaekit.registry import DATASETS, suggest
 
 BINARIZE = ("none", "threshold", "static", "dynamic")
@@ -23,15 +25,22 @@ BINARIZE = ("none", "threshold", "static", "dynamic")
 CARVE, LIMIT, DRAW = 0, 1, 2
 
 
-def load_dataset(config: DataConfig) -> Dataset:
-    """The data set `config.name` names, split, limited, binarized and checked as `config` says."""
+def load_dataset(config: DataConfig, codec: Any = None) -> Dataset:
+    """The data set `config.name` names, split, limited, binarized and checked as `config` says.
+
+    `codec`: a run's stored codec of a kind its data set fits while reading (a table's schema,
+    `vaekit.data.codec.fitted_by_data_set`), used instead of fitting a new one, so a run's data
+    are encoded exactly as in training."""
     _check_options(config)
     try:
         builder = DATASETS.get(config.name)
     except ConfigError as e:
         raise ConfigError(f"data.name: {e}") from None
     config = _own_section(config)
-    raw: RawSet = builder(config)
+    if codec is not None and not fitted_by_data_set(codec):
+        raise InputError("load_dataset's codec is for the codecs a data set fits itself (a table's); apply any other "
+                         "with codec.apply(load_dataset(config))")
+    raw: RawSet = builder(config) if codec is None else builder(config, codec=codec)
     for name in SPLITS:
         split = getattr(raw, name)
         if split is not None:
@@ -65,6 +74,7 @@ def load_dataset(config: DataConfig) -> Dataset:
         dynamic_binarize=config.binarize == "dynamic",
         num_classes=num_classes,
         factor_names=raw.factor_names,
+        codec=raw.codec,
     )
 
 
@@ -144,19 +154,24 @@ def carve(raw: RawSet, val_fraction: float, test_fraction: float, seed: int) -> 
     """
     if raw.val is not None and raw.test is not None:
         return {"train": raw.train, "val": raw.val, "test": raw.test}
-    n = len(raw.train)
+    index = carve_indices(len(raw.train), 0.0 if raw.val is not None else val_fraction,
+                          0.0 if raw.test is not None else test_fraction, seed)
+    out = {name: take(raw.train, rows) for name, rows in index.items()}
+    out.update({name: getattr(raw, name) for name in ("val", "test") if getattr(raw, name) is not None})
+    return {name: out[name] for name in SPLITS}
+
+
+def carve_indices(n: int, val_fraction: float, test_fraction: float, seed: int) -> dict[str, np.ndarray]:
+    """Row indices (sorted, so carved splits keep the file order) of train, val and test for `n`
+    examples: a seeded permutation cut into test, then val, then the rest for train. A fraction of
+    0 gives an empty split."""
     perm = _rng(seed, CARVE).permutation(n)
-    sizes = {}
-    if raw.test is None:
-        sizes["test"] = _count(n, test_fraction)
-    if raw.val is None:
-        sizes["val"] = _count(n, val_fraction)
-    out = {"val": raw.val, "test": raw.test}
-    start = 0
+    sizes = {"test": _count(n, test_fraction), "val": _count(n, val_fraction)}
+    out, start = {}, 0
     for name, size in sizes.items():
-        out[name] = take(raw.train, np.sort(perm[start : start + size]))
+        out[name] = np.sort(perm[start : start + size])
         start += size
-    out["train"] = take(raw.train, np.sort(perm[start:]))
+    out["train"] = np.sort(perm[start:])
     return {name: out[name] for name in SPLITS}
 
 

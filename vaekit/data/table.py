@@ -163,25 +163,46 @@ def infer_kind(series: pd.Series) -> tuple[str | None, str]:
 
 
 class TableCodec:
-    """The schema and fitted column transforms of a table: the run's codec for tabular data."""
+    """The schema and fitted column transforms of a table: the run's codec for tabular data.
 
-    def __init__(self, columns: list[Column], names: list[str], excluded: Mapping[str, str]) -> None:
+    With a `label` column (a category a conditional family conditions on), that column is not
+    part of x: `labels(df)` gives its codes y, and `decode(x, y)` puts it back in its place."""
+
+    modality = MODALITY
+    is_image = False
+    identity = False  # rows are re-coded, not merely rescaled: no data-unit NLL (vaekit.data.codec.Codec.log_scale)
+
+    def __init__(self, columns: list[Column], names: list[str], excluded: Mapping[str, str],
+                 label: Column | None = None, label_counts: list[int] | None = None) -> None:
         self.columns = list(columns)  # kept columns (constants too), in the table's order
         self.names = list(names)  # every column of the training table, kept or not, in order
         self.excluded = dict(excluded)  # left-out column -> why
+        self.label = label  # the condition's column (categorical or boolean), not in x; or None
+        # training rows per label value: synthetic rows draw their labels in these proportions
+        self.label_counts = None if label is None else list(label_counts or [1] * label.width)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TableCodec) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # mutable-looking and compared by value: not a dict key
 
     @classmethod
     def fit(cls, df: pd.DataFrame, columns: Mapping[str, str] | None = None, transform: str = "mode",
-            max_modes: int = MAX_MODES, weight_threshold: float = WEIGHT_THRESHOLD, seed: int = 0) -> "TableCodec":
+            max_modes: int = MAX_MODES, weight_threshold: float = WEIGHT_THRESHOLD, seed: int = 0,
+            label: str | None = None) -> "TableCodec":
         """Infer every column's kind (`columns` overrides by name) and fit its transform on `df`,
-        the training rows; continuous and integer columns use `transform`, seeded by `seed`."""
+        the training rows; continuous and integer columns use `transform`, seeded by `seed`.
+        `label` names a categorical (or boolean) column to hold out of x as the condition y."""
         df = _frame(df)
         if len(df) == 0:
             raise DataError("the table has no rows to fit the codec on; pass the training rows")
         overrides = dict(columns or {})
         _check_overrides(overrides, list(df.columns))
+        label_column = _fit_label(df, label, overrides) if label is not None else None
         fitted, excluded = [], {}
         for name in df.columns:
+            if name == label:
+                continue
             kind, why = infer_kind(df[name])
             kind = overrides.get(name, kind)
             if kind is None or kind == "exclude":
@@ -195,7 +216,11 @@ class TableCodec:
                 warnings.warn(TableWarning(f"column {name!r} has {column.width} categories, one entry each in every "
                                            f"row; set data.columns.{name}=exclude if it is free text"), stacklevel=2)
             fitted.append(column)
-        codec = cls(fitted, list(df.columns), excluded)
+        counts = None
+        if label_column is not None:
+            codes = cls([], [label], {}, label_column).labels(df[[label]])
+            counts = np.bincount(codes.numpy(), minlength=label_column.width).tolist()
+        codec = cls(fitted, list(df.columns), excluded, label_column, counts)
         if codec.width == 0:
             raise DataError(f"no column of the table is left to model (columns: {', '.join(codec.names)}; "
                             f"{len(excluded)} left out, the rest constant); check the file, or data.columns")
@@ -217,6 +242,52 @@ class TableCodec:
                 blocks.append(Block(c.name, c.kind, start, c.width, transform, modes))
                 start += c.width
         return blocks
+
+    def likelihood_layout(self) -> list[dict[str, Any]]:
+        """The blocks of x as the mixed likelihood (vaekit.distributions.mixed) reads them: a
+        mode-normalised number is a "mode" block, a standardised or quantile one "gaussian", a
+        category "categorical", a boolean "bernoulli"."""
+        out = []
+        for b in self.layout:
+            if b.kind in ("continuous", "integer"):
+                kind = "mode" if b.transform == "mode" else "gaussian"
+            else:
+                kind = {"categorical": "categorical", "boolean": "bernoulli"}[b.kind]
+            out.append({"name": b.name, "kind": kind, "start": b.start, "width": b.width, "modes": b.modes})
+        return out
+
+    @property
+    def num_classes(self) -> int | None:
+        """How many values the label column takes (None without one)."""
+        return None if self.label is None else self.label.width
+
+    def labels(self, df: pd.DataFrame) -> torch.Tensor | None:
+        """The label column's codes (N,) int64, None without a label column. A missing label, or
+        one not seen in training, is a DataError: a conditional model needs one for every row."""
+        if self.label is None:
+            return None
+        if self.label.name not in [str(n) for n in df.columns]:
+            raise DataError(f"the table has no column {self.label.name!r}, the run's condition (data.label_column); "
+                            f"add it")
+        series = _frame(df)[self.label.name].reset_index(drop=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TableWarning)  # unseen values are reported below, as an error
+            block, observed = self.label.encode(series, "missing")
+        if not observed.all():
+            bad = np.flatnonzero(~observed)
+            raise DataError(f"{len(bad)} rows have no usable value in the label column {self.label.name!r} "
+                            f"(first: row {int(bad[0])}, {series.iloc[int(bad[0])]!r}; missing, or unseen in training); "
+                            f"fill or drop them, or train without data.label_column")
+        return torch.from_numpy(np.asarray(block.argmax(axis=1), dtype=np.int64))
+
+    def label_values(self, y: torch.Tensor | np.ndarray) -> pd.Series:
+        """Label codes -> the label column's values."""
+        if self.label is None:
+            raise InputError("this table has no label column; there are no labels to decode")
+        codes = np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y, dtype=np.int64).reshape(-1)
+        if codes.size and (codes.min() < 0 or codes.max() >= self.label.width):
+            raise InputError(f"label codes must lie in [0, {self.label.width}), got {codes.min()}..{codes.max()}")
+        return self.label.decode(np.eye(self.label.width)[codes])
 
     def check_header(self, df: pd.DataFrame) -> None:
         """A DataError naming the missing and unknown columns when `df` does not fit the schema."""
@@ -243,10 +314,11 @@ class TableCodec:
             mask[observed, block.start:block.start + block.width] = 1.0
         return torch.from_numpy(x), torch.from_numpy(mask)
 
-    def decode(self, x: torch.Tensor | np.ndarray, clip: bool = True) -> pd.DataFrame:
+    def decode(self, x: torch.Tensor | np.ndarray, clip: bool = True, y: torch.Tensor | None = None) -> pd.DataFrame:
         """Model-space rows (N, D) -> a DataFrame of the kept columns in the table's order: continuous
         as float64 (clipped to the training range unless `clip` is False), integers rounded and clipped
-        (int64), categories by the argmax of their one-hot, booleans from 0.5 up."""
+        (int64), categories by the argmax of their one-hot, booleans from 0.5 up. With a label column,
+        its codes `y` (N,) put it back in its place."""
         values = x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
         if values.ndim != 2 or values.shape[1] != self.width:
             raise InputError(f"the table codec decodes (N, {self.width}) rows, not shape {list(values.shape)}")
@@ -257,12 +329,18 @@ class TableCodec:
         for c in self.columns:
             b = blocks.get(c.name)
             out[c.name] = c.decode(values[:, b.start:b.start + b.width] if b else values[:, :0], clip)
-        return pd.DataFrame(out, columns=[c.name for c in self.columns])
+        if self.label is not None and y is not None:
+            if len(y) != len(values):
+                raise InputError(f"{len(values)} rows but {len(y)} labels; give one label per row")
+            out[self.label.name] = self.label_values(y).to_numpy()
+        order = [n for n in self.names if n in out]
+        return pd.DataFrame(out, columns=order)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON (floats round-trip exactly), to store with the run."""
         return {"modality": MODALITY, "version": VERSION, "names": list(self.names), "excluded": dict(self.excluded),
-                "columns": [c.to_dict() for c in self.columns], "layout": [b.to_dict() for b in self.layout]}
+                "columns": [c.to_dict() for c in self.columns], "layout": [b.to_dict() for b in self.layout],
+                "label": None if self.label is None else self.label.to_dict(), "label_counts": self.label_counts}
 
     @classmethod
     def from_dict(cls, raw: Any, where: str = "the table codec") -> "TableCodec":
@@ -272,11 +350,13 @@ class TableCodec:
         if not isinstance(raw, dict) or raw.get("modality") != MODALITY:
             raise CheckpointError(f"{damaged} (not a table codec: no modality 'table'); {fix}")
         try:
+            label = raw.get("label")
             codec = cls([column_from_dict(c) for c in raw["columns"]], [str(n) for n in raw["names"]],
-                        {str(k): str(v) for k, v in raw["excluded"].items()})
+                        {str(k): str(v) for k, v in raw["excluded"].items()},
+                        None if label is None else column_from_dict(label), raw.get("label_counts"))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise CheckpointError(f"{damaged} ({type(e).__name__}: {e}); {fix}") from None
-        kept = [c.name for c in codec.columns]
+        kept = [c.name for c in codec.columns] + ([codec.label.name] if codec.label is not None else [])
         if len(set(kept)) != len(kept) or not set(kept) | set(codec.excluded) <= set(codec.names):
             raise CheckpointError(f"{damaged} (its columns are not the table's names, each once); {fix}")
         if "layout" in raw and raw["layout"] != [b.to_dict() for b in codec.layout]:
@@ -292,6 +372,22 @@ def _frame(df: pd.DataFrame) -> pd.DataFrame:
     if twice:
         raise DataError(f"the table names {', '.join(map(repr, twice))} more than once; give every column its own name")
     return df.set_axis(names, axis=1)
+
+
+def _fit_label(df: pd.DataFrame, label: str, overrides: Mapping[str, str]) -> Column:
+    """The label column fitted on the training rows: a category (text, codes, booleans)."""
+    names = list(df.columns)
+    if label not in names:
+        raise DataError(f"data.label_column={label!r} is not a column of the table{suggest(label, names)}")
+    kind = overrides.get(label) or infer_kind(df[label])[0]
+    if kind not in ("categorical", "boolean", "constant"):
+        raise DataError(f"data.label_column={label!r} is a {kind or 'left-out'} column; a condition is a category "
+                        f"(text, a few codes, true/false): choose such a column, or set data.columns.{label}=categorical")
+    column = CategoricalColumn(label).fit(df[label])  # booleans too: the categories False, True
+    if missing_cells(df[label]).any():
+        raise DataError(f"data.label_column={label!r} has {int(missing_cells(df[label]).sum())} missing cells; "
+                        f"a conditional model needs a label in every row: fill or drop them")
+    return column
 
 
 def _check_overrides(overrides: dict[str, str], names: list[str]) -> None:

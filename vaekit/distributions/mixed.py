@@ -323,11 +323,12 @@ class MixedLikelihood(Likelihood):
         if len(self.data_shape) != 1:
             raise ConfigError(f"the mixed likelihood models table rows of shape (D,), got data of shape {self.data_shape}; "
                               "use it with a table data set (data.name=table)")
+        error = ConfigError if layout is None else InputError  # the config's layout, or one passed in
         layout = config.layout if layout is None else layout
         if not layout:
             raise ConfigError("model.likelihood.layout is empty: the mixed likelihood models the columns of a table, "
                               "which a table data set (data.name=table) fills in; train on one")
-        self.blocks = check_layout(layout, self.data_shape[0], error=ConfigError)
+        self.blocks = check_layout(layout, self.data_shape[0], error=error)
         self.min_sigma = config.min_sigma
         sigmas = sum(n_sigmas(b) for b in self.blocks)
         # no parameter when no column is continuous: the decoder then emits the same numbers either way

@@ -96,7 +96,7 @@ def likelihood_metrics(ctx: EvalContext) -> dict[str, Any]:
         "nll_bits_per_dim": bits_per_dim(nll, dims),
     }
     codec = ctx.run.codec
-    if not codec.identity:  # the figures above are of the standardised data; this one is in the data's units
+    if codec.modality == "vector" and not codec.identity:  # the figures above are of the standardised data; this one is in the data's units
         out["nll_data_units"] = nll + codec.log_scale
     return out
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from vaekit.version import __version__
 from vaekit import run as rundir
 from vaekit.config import Config, dump_config
-from vaekit.data import Dataset, load_dataset
+from vaekit.data import Dataset
 from vaekit.data import codec as codecs
 from vaekit.errors import ConfigError, DataError, TrainingError, VaekitError
 from vaekit.evaluate.elbo import elbo_stats, objective_stats
@@ -43,6 +43,7 @@ from vaekit.train.distributed import Distributed
 from vaekit.train.ema import EMA
 from vaekit.train.schedules import beta_at, capacity_at, lr_at, plateau_update
 from vaekit.train.state import Counters
+from vaekit.train.prepare import for_data, run_data
 from vaekit.train.step import Step
 
 
@@ -137,7 +138,8 @@ def _setup(config: Config, out: Path, dataset: Dataset | None, resume: bool, ove
         log = lambda msg: None  # noqa: E731  (one voice: the first process's)
     out = state.prepare_dir(out, resume, overwrite, write_probe=dist.is_main)
     torch.manual_seed(tc.seed)
-    data = dataset if dataset is not None else load_dataset(config.data)
+    data = run_data(config, out, resume, dataset)
+    config = for_data(config, data)  # a table's columns become the mixed likelihood's layout
     if data.is_image and tc.sample_sampler == "gmm" and (tc.sample_grid > 0 or tc.report):  # samples.png, report.html:
         require_codes(tc.sample_components, len(data.train))  # refuse now, not after training
     model = build_model(config.model, data.shape, data.num_classes).to(device)
