@@ -63,9 +63,25 @@ def build_table(config: TableConfig, codec=None):
     """The rows of `data.path`, split, with the codec fitted on the training rows (or `codec`, a
     run's TableCodec)."""
     from vaekit.data.base import RawSet
-    from vaekit.data.load import carve_indices
-    from vaekit.data.table import TableCodec, read_table  # pandas: imported by table runs only
+    from vaekit.data.table import TableCodec  # pandas: imported by table runs only
 
+    path, frames = read_splits(config)
+    if codec is None:
+        codec = TableCodec.fit(frames["train"], config.columns, config.transform, config.max_modes,
+                               seed=config.split_seed, label=config.label_column)
+    splits = {name: _encode(codec, frame, name, path) for name, frame in frames.items()}
+    return RawSet(splits["train"], splits["val"], splits["test"], shape=(codec.width,), is_image=False,
+                  num_classes=codec.num_classes, source=str(path), codec=codec)
+
+
+def read_splits(config: DataConfig):
+    """(path, {"train": DataFrame, "val": ..., "test": ...}): the rows of each split as the file
+    holds them (the same seeded split as training uses), for figures that compare real rows."""
+    from vaekit.data.load import carve_indices
+    from vaekit.data.table import read_table
+
+    if config.name != NAME:
+        raise ConfigError(f"data.name={config.name} is not a table; the rows of a table come from data.name=table")
     path = resolve_path(config, NAME, WHAT)
     if not path.is_file():
         raise DataError(f"data.path {path} is a folder; point it at {WHAT}")
@@ -74,13 +90,7 @@ def build_table(config: TableConfig, codec=None):
     if len(index["train"]) == 0:
         raise DataError(f"{path} has {len(df)} rows, which leave none to train on after the validation and test rows; "
                         f"add rows or lower data.val_fraction and data.test_fraction")
-    frames = {name: df.iloc[rows].reset_index(drop=True) for name, rows in index.items()}
-    if codec is None:
-        codec = TableCodec.fit(frames["train"], config.columns, config.transform, config.max_modes,
-                               seed=config.split_seed, label=config.label_column)
-    splits = {name: _encode(codec, frame, name, path) for name, frame in frames.items()}
-    return RawSet(splits["train"], splits["val"], splits["test"], shape=(codec.width,), is_image=False,
-                  num_classes=codec.num_classes, source=str(path), codec=codec)
+    return path, {name: df.iloc[rows].reset_index(drop=True) for name, rows in index.items()}
 
 
 def _encode(codec, frame, name: str, path) -> Split:
@@ -95,4 +105,4 @@ def _encode(codec, frame, name: str, path) -> Split:
     return Split(x, y, mask=None if bool(mask.all()) else mask)
 
 
-__all__ = ["TableConfig", "build_table"]
+__all__ = ["TableConfig", "build_table", "read_splits"]
