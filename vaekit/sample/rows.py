@@ -62,14 +62,19 @@ def synthesize(run: Any, n: int, where: Mapping[str, Any] | None = None, seed: i
     model, gen = run.model, _generator(run, seed)
     device = next(model.parameters()).device
     where = dict(where or {})
+    label_given = codec.label is not None and codec.label.name in where
     y = _labels(codec, model, n, where, gen, device)
     if where:
         x_given, mask_given = _given(codec, where)
-        from vaekit.sample.impute import conditional_draws
+        from vaekit.sample.impute import check_family, conditional_draws
 
+        check_family(model, "synthesize with where=")
+        if y is not None and not label_given:
+            raise InputError(f"where: this model is conditioned on {codec.label.name!r}; fix it too "
+                             f"(where {codec.label.name}=VALUE), so the other cells are drawn given it")
         num_samples = check_int(num_samples, "num_samples (proposals per row)", min=1, max=MAX_PROPOSALS)
         x = conditional_draws(model, x_given.to(device), mask_given.to(device), n, num_samples=num_samples,
-                              generator=gen, y=y)
+                              generator=gen, y=None if y is None else y[0])
     else:
         z = model.prior.sample(n, temperature, gen)
         x = model.decode_code(z, y).sample(gen)
@@ -139,9 +144,26 @@ def impute_rows(run: Any, df: pd.DataFrame, multiple: int | None = None, num_sam
     out = impute_draws(run.model, Batch(x.to(device), None if y is None else y.to(device), mask.to(device)),
                        draws=draws, num_samples=num_samples, generator=_generator(run, seed)).cpu()  # (M, N, D)
     tables = [codec.decode(out[m]) for m in range(draws)]
-    if multiple is None:
-        filled = _pool(codec, tables)
-    return [_restore(df, t) for t in tables] if multiple is not None else _restore(df, filled)
+    gaps = _gaps(codec, df, mask)
+    if multiple is not None:
+        return [_restore(df, t, gaps) for t in tables]
+    return _restore(df, _pool(codec, tables), gaps)
+
+
+def _gaps(codec, df: pd.DataFrame, mask: torch.Tensor) -> dict[str, np.ndarray]:
+    """Per kept column, the rows whose cell is imputed: missing in `df`, or holding a value the
+    codec treated as missing (a category unseen in training)."""
+    from vaekit.data.columns import missing_cells
+
+    blocks = {b.name: b for b in codec.layout}
+    out = {}
+    for column in codec.columns:
+        gap = missing_cells(df[column.name])
+        if column.name in blocks:
+            b = blocks[column.name]
+            gap = gap | ~mask[:, b.start:b.start + b.width].bool().all(1).numpy()
+        out[column.name] = gap
+    return out
 
 
 def _pool(codec, tables: list[pd.DataFrame]) -> pd.DataFrame:
@@ -160,15 +182,14 @@ def _pool(codec, tables: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(first.columns))
 
 
-def _restore(df: pd.DataFrame, filled: pd.DataFrame) -> pd.DataFrame:
-    """`df` (all its columns, in its order) with its missing cells taken from `filled`."""
-    from vaekit.data.columns import missing_cells
-
+def _restore(df: pd.DataFrame, filled: pd.DataFrame, gaps_of: dict[str, np.ndarray]) -> pd.DataFrame:
+    """`df` (all its columns, in its order) with the cells `gaps_of` marks taken from `filled`."""
     result = df.copy()
     for name in filled.columns:
-        gaps = missing_cells(df[name])
+        gaps = gaps_of[name]
         if gaps.any():
-            column = result[name].astype(object) if result[name].dtype != filled[name].dtype else result[name]
-            column[gaps] = filled[name][gaps].to_numpy()
-            result[name] = column.infer_objects() if column.dtype == object else column
+            values = df[name].to_numpy(dtype=object, copy=True)
+            values[gaps] = filled[name].to_numpy(dtype=object)[gaps]
+            # the column's own type once no cell is missing (integers read as float because of the gaps)
+            result[name] = pd.Series(values, name=name).infer_objects().astype(filled[name].dtype, errors="ignore")
     return result
