@@ -173,3 +173,28 @@ def test_a_label_column_is_held_out_of_x_as_the_condition(table_csv):
         load(table_csv, label_column="income")
     with pytest.raises(DataError, match="missing cells"):
         load(table_csv, label_column="city")
+
+
+def test_a_count_column_trains_under_a_poisson_term_and_decodes_to_whole_counts(table_csv, tmp_path):
+    from table_helpers import table_config
+
+    config = table_config(table_csv)
+    config = vaekit.parse_config({**vaekit.config.to_dict(config),
+                                  "data": {"name": "table", "path": str(table_csv),
+                                           "columns": {"id": "exclude", "children": "count"}}})
+    run = vaekit.train(config, tmp_path / "run")
+    kinds = {b.name: b.kind for b in run.config.model.likelihood.layout}
+    assert kinds["children"] == "poisson"
+    x = run.dataset().test.x[:, [b.start for b in run.codec.layout if b.name == "children"][0]]
+    raw = read_splits(config.data)[1]["test"]["children"]
+    assert torch.equal(x, torch.tensor(raw.to_numpy(), dtype=torch.float32))  # counts as they are
+    from vaekit.sample.rows import synthesize
+
+    rows = synthesize(run, 200, seed=0)
+    high = read_splits(config.data)[1]["train"]["children"].max()
+    assert rows["children"].dtype.kind == "i" and rows["children"].between(0, high).all()
+    assert rows["children"].nunique() > 2  # drawn from the Poisson terms, not one rounded mean
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"n": [1, 2, -1] * 10, "c": ["a", "b", "c"] * 10}).to_csv(bad, index=False)
+    with pytest.raises(DataError, match=r"is a count but row \d+ holds -1"):
+        load(bad, columns={"n": "count"})

@@ -41,7 +41,7 @@ from vaekit.data.scalers import (MAX_MODES, WEIGHT_THRESHOLD, fit_modes, fit_qua
 from vaekit.errors import ConfigError, DataError
 from vaekit.registry import suggest
 
-KINDS = ("continuous", "integer", "categorical", "boolean", "constant")
+KINDS = ("continuous", "integer", "count", "categorical", "boolean", "constant")
 TRANSFORMS = ("mode", "standard", "quantile")
 UNSEEN = ("missing", "error")
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1"})
@@ -340,6 +340,51 @@ class ConstantColumn(Column):
         return {"value": self.value}
 
 
+class CountColumn(Column):
+    """Non-negative whole counts kept as they are (one entry), for a Poisson term in the mixed
+    likelihood: chosen by `data.columns.NAME=count`, never inferred. Decode rounds, and clips to
+    [0, the training maximum]."""
+
+    kind = "count"
+
+    def __init__(self, name: str, high: float = 0.0) -> None:
+        super().__init__(name)
+        self.high = float(high)
+
+    @property
+    def width(self) -> int:
+        return 1
+
+    def fit(self, series: pd.Series) -> "CountColumn":
+        x = self._counts(series, ~missing_cells(series))
+        if len(x) == 0:
+            raise DataError(f"column {self.name!r} has no values to fit; remove it from data.columns")
+        self.high = float(x.max())
+        return self
+
+    def encode(self, series: pd.Series, unseen: str = "missing") -> tuple[np.ndarray, np.ndarray]:
+        observed = ~missing_cells(series)
+        block = np.zeros((len(series), 1))
+        block[observed, 0] = self._counts(series, observed)
+        return block, observed
+
+    def decode(self, block: np.ndarray, clip: bool = True) -> pd.Series:
+        x = np.round(np.asarray(block, dtype=np.float64)[:, 0])
+        return pd.Series(np.clip(x, 0, self.high).astype(np.int64), name=self.name)
+
+    def _state(self) -> dict[str, Any]:
+        return {"high": self.high}
+
+    def _counts(self, series: pd.Series, observed: np.ndarray) -> np.ndarray:
+        x = pd.to_numeric(series[observed], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~(np.isfinite(x) & (x >= 0) & (x == np.round(x)))
+        if bad.any():
+            row = int(np.flatnonzero(observed)[int(np.flatnonzero(bad)[0])])
+            raise DataError(f"column {self.name!r} is a count but row {row + 1} holds {_plain(series.iloc[row])!r}, not a "
+                            f"non-negative whole number; fix it, or set data.columns.{self.name}=integer")
+        return x
+
+
 def column_from_dict(raw: dict[str, Any]) -> Column:
     """A fitted column from its `to_dict()` form (KeyError, TypeError or ValueError when damaged)."""
     name, kind = str(raw["name"]), raw["kind"]
@@ -360,6 +405,11 @@ def column_from_dict(raw: dict[str, Any]) -> Column:
         return CategoricalColumn(name, raw["categories"])
     if kind == "boolean":
         return BooleanColumn(name)
+    if kind == "count":
+        high = float(raw["high"])
+        if not (math.isfinite(high) and high >= 0):
+            raise ValueError(f"column {name!r} has a count maximum that is not a finite non-negative number")
+        return CountColumn(name, high)
     if kind == "constant":
         return ConstantColumn(name, raw["value"])
     raise ValueError(f"column {name!r} has the unknown kind {kind!r}")

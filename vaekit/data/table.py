@@ -46,6 +46,7 @@ import pandas as pd
 import torch
 
 from vaekit.data.columns import (MAX_MODES, WEIGHT_THRESHOLD, BooleanColumn, CategoricalColumn, Column, ConstantColumn,
+                                 CountColumn,
                                  ContinuousColumn, IntegerColumn, TableWarning, check_unseen, column_from_dict,
                                  missing_cells)
 from vaekit.data.files import reading
@@ -59,7 +60,7 @@ VERSION = 1
 INTEGER_CATEGORIES = 20  # whole numbers with at most this many distinct values are categories (codes, ratings)
 IDENTIFIER_MIN_VALUES = 20  # fewer distinct-per-row values may be a category seen once each, not an identifier
 MANY_CATEGORIES = 100  # a categorical column with more categories is kept, with a TableWarning (free text?)
-OVERRIDES = ("continuous", "integer", "categorical", "boolean", "exclude")
+OVERRIDES = ("continuous", "integer", "count", "categorical", "boolean", "exclude")
 PARQUET = (".parquet", ".pq")
 CSV_FIX = "save it as a UTF-8 CSV file with a header row and one row per example"
 
@@ -252,7 +253,7 @@ class TableCodec:
             if b.kind in ("continuous", "integer"):
                 kind = "mode" if b.transform == "mode" else "gaussian"
             else:
-                kind = {"categorical": "categorical", "boolean": "bernoulli"}[b.kind]
+                kind = {"categorical": "categorical", "boolean": "bernoulli", "count": "poisson"}[b.kind]
             out.append({"name": b.name, "kind": kind, "start": b.start, "width": b.width, "modes": b.modes})
         return out
 
@@ -402,4 +403,5 @@ def _column(name: str, kind: str, transform: str, max_modes: int, weight_thresho
     if kind in ("continuous", "integer"):
         cls = ContinuousColumn if kind == "continuous" else IntegerColumn
         return cls(name, transform, max_modes, weight_threshold, seed)
-    return {"categorical": CategoricalColumn, "boolean": BooleanColumn, "constant": ConstantColumn}[kind](name)
+    return {"categorical": CategoricalColumn, "boolean": BooleanColumn, "constant": ConstantColumn,
+            "count": CountColumn}[kind](name)
