@@ -204,6 +204,12 @@ class Family(nn.Module):
         """p(x|z) (given the condition y, for conditional families): a distribution."""
         raise NotImplementedError
 
+    def generate(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+                 y: torch.Tensor | None = None):  # pragma: no cover - the protocol
+        """p(x|z) for n codes drawn from the model's own prior (every layer, every code position):
+        `.mean` is a sample's picture, `.sample()` a draw (a table's synthetic rows)."""
+        raise NotImplementedError
+
     @property
     def code_size(self) -> int:  # pragma: no cover - the protocol
         """Numbers in one code as `encode` returns it (what interpolations move through)."""

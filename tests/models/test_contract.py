@@ -67,7 +67,8 @@ DETERMINISTIC = {"vqvae", "wae"}
 def test_every_registered_component_has_a_tiny_config():
     assert set(MODELS.names()) <= set(TINY_MODELS), "add the new model family to TINY_MODELS"
     assert set(NETWORKS.names()) <= set(TINY_NETWORKS), "add the new network to TINY_NETWORKS"
-    assert set(LIKELIHOODS.names()) <= {v["name"] for v in LIKELIHOOD_VARIANTS.values()}, \
+    # "mixed" models table rows only: tests/tables/test_families.py runs every family under it
+    assert set(LIKELIHOODS.names()) - {"mixed"} <= {v["name"] for v in LIKELIHOOD_VARIANTS.values()}, \
         "add the new likelihood to LIKELIHOOD_VARIANTS"
     assert set(PRIORS.names()) <= set(TINY_PRIORS), "add the new prior to TINY_PRIORS"
 

@@ -109,10 +109,10 @@ class HVAE(LayeredVAE):
         return self.decode(self._down(z), y)
 
     @torch.no_grad()
-    def decode_sample(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
-                      y: torch.Tensor | None = None) -> torch.Tensor:
+    def decode_px(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+                  y: torch.Tensor | None = None):
         """A top-layer code z_L with the layers below drawn from p(z_i | z_{i+1}) at `temperature`."""
-        return self.decode(self._down(z, temperature, generator)).mean
+        return self.decode(self._down(z, temperature, generator))
 
     @torch.no_grad()
     def reconstruct(self, batch: Batch | torch.Tensor) -> torch.Tensor:

@@ -105,14 +105,14 @@ class LadderVAE(LayeredVAE):
         return self.decode(z, y)
 
     @torch.no_grad()
-    def decode_sample(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
-                      y: torch.Tensor | None = None) -> torch.Tensor:
+    def decode_px(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+                  y: torch.Tensor | None = None):
         """A top-layer code z_L with the layers below drawn from p(z_i | z_{i+1}) at `temperature`."""
         for i in range(len(self.dims) - 2, -1, -1):
             p_i = DiagonalGaussian.from_params(self.down[i](z))
             eps = torch.randn(p_i.mu.shape, device=z.device, generator=generator)
             z = p_i.mu + temperature * p_i.std * eps
-        return self.decode(z).mean
+        return self.decode(z)
 
     @torch.no_grad()
     def reconstruct(self, batch: Batch | torch.Tensor) -> torch.Tensor:

@@ -122,15 +122,29 @@ class VAE(Family):
     def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
                y: torch.Tensor | None = None) -> torch.Tensor:
         """n new examples: the likelihood's mean at z drawn from the prior (scaled by temperature)."""
-        return self.decode_sample(self.prior.sample(n, temperature, generator), temperature, generator, y)
+        return self.generate(n, temperature, generator, y).mean
+
+    @torch.no_grad()
+    def generate(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+                 y: torch.Tensor | None = None):
+        """p(x|z) for n codes drawn from the model's prior (every layer of a hierarchy drawn):
+        `.mean` is what `sample` returns, `.sample()` a draw (a table's synthetic rows)."""
+        return self.decode_px(self.prior.sample(n, temperature, generator), temperature, generator, y)
 
     @torch.no_grad()
     def decode_sample(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
                       y: torch.Tensor | None = None) -> torch.Tensor:
         """The example `sample` makes of a drawn code z, in the space `encode` returns: the
-        likelihood's mean. A hierarchy draws its lower layers here, so a sampler that draws z
-        elsewhere (the ex-post mixture) samples the rest as the model does."""
-        return self.decode_code(z, y).mean
+        likelihood's mean (of `decode_px`)."""
+        return self.decode_px(z, temperature, generator, y).mean
+
+    @torch.no_grad()
+    def decode_px(self, z: torch.Tensor, temperature: float = 1.0, generator: torch.Generator | None = None,
+                  y: torch.Tensor | None = None):
+        """p(x|z) for a drawn code z in the space `encode` returns. A hierarchy draws its lower
+        layers here, so a sampler that draws z elsewhere (the ex-post mixture) samples the rest as
+        the model does."""
+        return self.decode_code(z, y)
 
     @torch.no_grad()
     def reconstruct(self, batch: Batch | torch.Tensor) -> torch.Tensor:

@@ -250,11 +250,11 @@ class VQVAE(VAE):
         return lw.expand(num_samples, *lw.shape).clone()
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
-               y: torch.Tensor | None = None) -> torch.Tensor:
-        """Codes drawn from the learned prior (logits / temperature), decoded to the likelihood's mean."""
+    def generate(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+                 y: torch.Tensor | None = None):
+        """p(x|z_q) for codes drawn from the learned prior (logits / temperature); `sample` is its mean."""
         codes = self.code_prior.sample(n, temperature, generator)
-        return self.decode(self.lookup(codes).flatten(-2), y).mean
+        return self.decode(self.lookup(codes).flatten(-2), y)
 
     def decode_code(self, z: torch.Tensor, y: torch.Tensor | None = None):
         """p(x|z_q) for a code z in the space `encode` returns (z_e, flattened): each of its

@@ -76,8 +76,7 @@ def synthesize(run: Any, n: int, where: Mapping[str, Any] | None = None, seed: i
         x = conditional_draws(model, x_given.to(device), mask_given.to(device), n, num_samples=num_samples,
                               generator=gen, y=None if y is None else y[0])
     else:
-        z = model.prior.sample(n, temperature, gen)
-        x = model.decode_code(z, y).sample(gen)
+        x = model.generate(n, temperature, gen, y).sample(gen)
     return codec.decode(x.cpu(), y=None if y is None else y.cpu())
 
 
