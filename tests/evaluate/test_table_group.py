@@ -30,7 +30,7 @@ from vaekit.sample.rows import synthesize
 from vaekit.train.loop import train
 
 from cli_helpers import cli
-from table_helpers import mixed_table, train_table_run
+from table_eval_helpers import mixed_table, train_table_run
 
 ENGINE = importlib.util.find_spec("vaekit.sample.impute") is not None
 KINDS = {"x": "continuous", "y": "continuous", "n": "integer", "c": "categorical", "b": "boolean"}

@@ -16,7 +16,7 @@ from vaekit.report import render_report
 from vaekit.report import table as tab
 from vaekit.report.svg import heat_map, overlaid_bars
 
-from table_helpers import mixed_table, train_table_run
+from table_eval_helpers import mixed_table, train_table_run
 
 KINDS = {"x": "continuous", "y": "continuous", "n": "integer", "c": "categorical", "b": "boolean"}
 

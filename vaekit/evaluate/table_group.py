@@ -41,7 +41,7 @@ from vaekit.checks import MAX_IMAGES
 from vaekit.data.base import Split
 from vaekit.data.load import limit as limit_split
 from vaekit.errors import ConfigError, InputError
-from vaekit.evaluate.tabular import DISCRETE, NUMERIC, imputation_error, quality_score
+from vaekit.evaluate.tabular import DISCRETE, imputation_error, quality_score
 from vaekit.evaluate.tabular_efficacy import distance_to_closest_record, ml_efficacy
 from vaekit.registry import suggest
 
@@ -50,6 +50,10 @@ MAX_IMPUTED_ROWS = 2000  # rows of the split whose hidden cells are imputed
 HIDDEN_FRACTION = 0.2  # of the split's observed cells, hidden for the imputation error
 IMPUTE_SAMPLES = 200  # importance samples per row (impute_rows' num_samples)
 IMPUTE_DRAWS = 50  # resampled completions pooled per row (impute_rows' draws)
+# A codec column's kind -> the kind the table metrics score it as: counts are whole numbers; a
+# constant has no shape to compare and is left out (as is any kind not named here).
+SCORED_AS = {"continuous": "continuous", "integer": "integer", "count": "integer", "categorical": "categorical",
+             "boolean": "boolean"}
 
 
 def is_table_run(run: Any) -> bool:
@@ -62,9 +66,9 @@ def table_kinds(run: Any) -> dict[str, str]:
     order: the modelled columns but constants (no shape to compare), and the label column when the
     model is conditioned on it (its synthetic rows draw a label; an unconditional model's do not)."""
     codec = run.codec
-    kinds = {c.name: c.kind for c in codec.columns if c.kind in NUMERIC + DISCRETE}
+    kinds = {c.name: SCORED_AS[c.kind] for c in codec.columns if c.kind in SCORED_AS}
     if codec.label is not None and run.model.traits.conditional:
-        kinds[codec.label.name] = codec.label.kind
+        kinds[codec.label.name] = SCORED_AS[codec.label.kind]
     return {name: kinds[name] for name in codec.names if name in kinds}
 
 
@@ -207,7 +211,7 @@ def _imputation(run: Any, real: pd.DataFrame, rng: np.random.Generator, seed: in
                 log: Callable[[str], None]) -> dict[str, Any]:
     from vaekit.sample import rows as sample_rows
 
-    columns = [c.name for c in run.codec.columns if c.kind in NUMERIC + DISCRETE]  # not the label: a condition
+    columns = [c.name for c in run.codec.columns if c.kind in SCORED_AS]  # not the label: a condition
     rows = _subset(real, MAX_IMPUTED_ROWS, rng)
     hidden, mask = hide_cells(rows, columns, HIDDEN_FRACTION, rng)
     if not mask.to_numpy().any():
@@ -219,7 +223,7 @@ def _imputation(run: Any, real: pd.DataFrame, rng: np.random.Generator, seed: in
             raise
         # The imputation engine is not part of this version: the rest of the group still counts.
         return {"imputation_skipped": f"imputation is not available in this version of vaekit ({e})"}
-    kinds = {c.name: c.kind for c in run.codec.columns if c.name in columns}
+    kinds = {c.name: SCORED_AS[c.kind] for c in run.codec.columns if c.name in columns}
     err = imputation_error(rows, filled, mask, kinds)
     log(f"evaluate: table: imputed {int(mask.to_numpy().sum())} hidden cells of {len(rows)} rows")
     return {"imputation_hidden_fraction": HIDDEN_FRACTION, "imputation_hidden_cells": int(mask.to_numpy().sum()),
