@@ -15,7 +15,6 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
-from vaekit.data.base import Split
 from vaekit.data.load import limit as limit_split
 from vaekit.data.table import TableCodec
 from vaekit.data.table_set import read_splits
