@@ -92,7 +92,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=count(1), default=None, help="a seeded random subset of N examples (a quick check, not the split's figure)")
     e.add_argument("--seed", type=seed(), default=0, help="seed of the estimates and of --limit's subset (default 0)")
     e.add_argument("--metrics", action="append", metavar="GROUP[,GROUP...]",
-                   help="metric groups: likelihood, latent, fidelity, disentanglement, quality (default likelihood,latent)")
+                   help="metric groups: likelihood, latent, fidelity, disentanglement, quality, table "
+                        "(default likelihood,latent; and table for a table run)")
     e.add_argument("--inception-weights", metavar="PATH", default=None,
                    help="local pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth): "
                         "the quality group adds fid_inception")
@@ -100,6 +101,9 @@ def parser() -> argparse.ArgumentParser:
                    help="where the quality group's samples draw their codes: prior, or gmm (a mixture fitted to the training codes)")
     e.add_argument("--components", type=count(1, MAX_COMPONENTS), default=10,
                    help=f"mixture components of the gmm sampler, 1 to {MAX_COMPONENTS:,} (default 10)")
+    e.add_argument("--target", metavar="COLUMN", default=None,
+                   help="the table group's ML-efficacy target column (default: the label column, else the last "
+                        "categorical column)")
     e.add_argument("--out", metavar="FOLDER", help="folder for eval_SPLIT.json, created if missing, or a .json file "
                                                    "(default the run directory); earlier figures there are kept")
     e.set_defaults(func=commands.cmd_evaluate)

@@ -55,7 +55,7 @@ def cmd_evaluate(args: argparse.Namespace, overrides: list[str]) -> None:
         out = Path(args.out) if args.out.endswith(".json") else _folder(Path(args.out))
     result = evaluate(run, args.split, args.importance_samples, batch_size=args.batch_size, limit=args.limit,
                       seed=args.seed, metrics=metrics, inception_weights=args.inception_weights,
-                      sampler=args.sampler, components=args.components, out=out)
+                      sampler=args.sampler, components=args.components, target=args.target, out=out)
     print(json.dumps(result, indent=2))
     if result.get("collapse_warning"):  # on stderr, so that stdout stays pure JSON
         print(f"vaekit: warning: {result['collapse_warning']}", file=sys.stderr)

@@ -20,7 +20,7 @@ from vaekit.weights import unwrap
 from vaekit.yamlio import loads_json
 
 # Keys that describe the result as a whole rather than one group's figures.
-FRAME = ("split", "num_examples", "num_dims", "metrics", "seconds", "measured", "weights_sha256")
+FRAME = ("split", "num_examples", "num_dims", "metrics", "seconds", "measured", "weights_sha256", "skipped")
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -75,4 +75,6 @@ def merge(old: dict[str, Any] | None, new: dict[str, Any], order: Sequence[str])
         "measured": {g: measured[g] for g in groups},
         "weights_sha256": new["weights_sha256"],
     }
+    if "skipped" in new:  # this call's groups that did not apply to the run, with why
+        merged["skipped"] = new["skipped"]
     return merged, kept

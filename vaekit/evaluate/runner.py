@@ -2,7 +2,9 @@
 
 The figures come in groups that `metrics=` chooses. A group is a function of an `EvalContext`
 returning a dict of figures, registered by name in `METRIC_GROUPS`, so adding one is a function
-and an entry; nothing else changes. The file keeps groups measured before on the same weights
+and an entry; nothing else changes. A group that does not apply to a run (`NOT_APPLICABLE`: the
+table group to image runs, the model-space quality group to table runs) is skipped with its
+reason, on stderr and under `skipped` in the result. The file keeps groups measured before on the same weights
 (`vaekit.evaluate.results`), and each group says on stderr when it starts and how long it took.
 """
 
@@ -36,6 +38,7 @@ from vaekit.evaluate.latents import (
 )
 from vaekit.evaluate.nll import importance_nll, mean_and_stderr
 from vaekit.evaluate.results import merge, read_result, weights_digest
+from vaekit.evaluate.table_group import choose_target, is_table_run
 from vaekit.objectives import bits_per_dim
 from vaekit.registry import suggest
 from vaekit.run import Run, load_run
@@ -59,6 +62,8 @@ class EvalContext:
     inception_weights: str | None = None  # a local pytorch-fid weights file: the quality group adds fid_inception
     sampler: str = "prior"  # where the quality group's samples draw their codes: prior, or gmm
     components: int = 10  # of the gmm sampler
+    target: str | None = None  # the table group's ML-efficacy target column (None: its default)
+    limit: int | None = None  # the seeded subset of the split (evaluate's limit=), which the table group's rows match
 
     @property
     def model(self) -> torch.nn.Module:
@@ -151,6 +156,14 @@ def quality_metrics(ctx: EvalContext) -> dict[str, Any]:
     return {k: v for k, v in q.items() if k not in ("split", "seconds")}  # the runner reports those
 
 
+def table_metrics(ctx: EvalContext) -> dict[str, Any]:
+    """A table run's synthetic rows against the split's rows, in the table's units: quality score,
+    ML efficacy, distance to the closest record and imputation error (`vaekit.evaluate.table_group`)."""
+    from vaekit.evaluate.table_group import table_figures
+
+    return table_figures(ctx.run, ctx.split, seed=ctx.seed, limit=ctx.limit, target=ctx.target, log=_stderr)
+
+
 # name -> group; the order here is the order of the figures in the result.
 METRIC_GROUPS: dict[str, Callable[[EvalContext], dict[str, Any]]] = {
     "likelihood": likelihood_metrics,
@@ -158,8 +171,32 @@ METRIC_GROUPS: dict[str, Callable[[EvalContext], dict[str, Any]]] = {
     "fidelity": fidelity_metrics,
     "disentanglement": disentanglement_metrics,
     "quality": quality_metrics,
+    "table": table_metrics,
 }
 DEFAULT_METRICS = ("likelihood", "latent")  # what metrics=None computes: the cheap, always-meaningful groups
+TABLE_DEFAULT_METRICS = ("likelihood", "latent", "table")  # metrics=None for a table run
+
+
+def _not_for_tables(run: Run) -> str | None:
+    if is_table_run(run):
+        return ("its Fréchet distance and precision/recall compare model-space vectors; for a table run the "
+                "table group compares synthetic rows in the table's own units (--metrics table)")
+    return None
+
+
+def _tables_only(run: Run) -> str | None:
+    if not is_table_run(run):
+        return f"it measures synthetic table rows, and this run models {run.codec.modality} data (data.name=table)"
+    return None
+
+
+# group -> why it does not apply to a run (None when it does); groups not named always apply.
+NOT_APPLICABLE: dict[str, Callable[[Run], str | None]] = {"quality": _not_for_tables, "table": _tables_only}
+
+
+def default_metrics(run: Run) -> tuple[str, ...]:
+    """The groups metrics=None computes for `run`: likelihood and latent, and table for a table run."""
+    return TABLE_DEFAULT_METRICS if is_table_run(run) else DEFAULT_METRICS
 
 
 def metric_groups(metrics: Sequence[str] | str | None) -> list[str]:
@@ -183,7 +220,8 @@ def evaluate(run: Run | str | Path, split: str | None = None, importance_samples
              batch_size: int | None = None, chunk_size: int | None = None, limit: int | None = None,
              seed: int = 0, write: bool = True, metrics: Sequence[str] | None = None,
              inception_weights: str | None = None, sampler: str = "prior", components: int = 10,
-             out: str | Path | None = None, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+             target: str | None = None, out: str | Path | None = None,
+             log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The figures of the chosen metric groups on one split of `run` (a loaded `Run` or a run
     directory, as `make_report` takes), as a dict; writes `eval_SPLIT.json`
     (or the file `out`; a folder gets eval_SPLIT.json inside), merged with the groups that file
@@ -194,8 +232,11 @@ def evaluate(run: Run | str | Path, split: str | None = None, importance_samples
     "fidelity" (reconstruction errors, SSIM) and "disentanglement" (MIG, FactorVAE score; data
     sets with factors only) and "quality" (sample quality and diversity; `inception_weights`, a
     local pytorch-fid weights file, adds Inception FID; `sampler` "gmm" draws the samples' codes
-    from a Gaussian mixture of `components` fitted to the training codes). None gives likelihood
-    and latent. Defaults come from the run's `eval` config (split 'test', K = 5000). `limit` evaluates a seeded random subset (quick
+    from a Gaussian mixture of `components` fitted to the training codes) and "table" (table runs:
+    quality score, ML efficacy, distance to the closest record and imputation error of synthetic
+    rows; `target` names the ML-efficacy target column, see `vaekit.evaluate.table_group`). None
+    gives likelihood and latent, and table for a table run. A chosen group that does not apply to
+    the run is skipped, with its reason under `skipped` (a ConfigError when none applies). Defaults come from the run's `eval` config (split 'test', K = 5000). `limit` evaluates a seeded random subset (quick
     checks: not a test-set figure).
 
     The returned dict holds this call's groups only; `measured` says, per group, when and on what
@@ -210,7 +251,16 @@ def evaluate(run: Run | str | Path, split: str | None = None, importance_samples
                          f"got {type(run).__name__}")
     if out is not None and not write:
         raise InputError("out= names where to write the figures, and write=False writes none; drop one of them")
-    groups = metric_groups(metrics)
+    groups = metric_groups(metrics) if metrics is not None else list(default_metrics(run))
+    skipped = {g: why for g in groups if g in NOT_APPLICABLE for why in [NOT_APPLICABLE[g](run)] if why}
+    if skipped and len(skipped) == len(groups):
+        raise ConfigError("no chosen metric group applies to this run: "
+                          + "; ".join(f"{g}: {why}" for g, why in skipped.items()))
+    if target is not None:
+        if "table" not in groups or "table" in skipped:
+            raise ConfigError("the target column is used by the table metric group only, on a table run; "
+                              "add it (--metrics table) or leave out --target")
+        choose_target(run, target)  # an unknown column fails now, with a suggestion
     if inception_weights is not None:
         if "quality" not in groups:
             raise ConfigError("Inception weights are used by the quality metric group only; add it (--metrics quality)")
@@ -248,13 +298,18 @@ def evaluate(run: Run | str | Path, split: str | None = None, importance_samples
         data = limit_split(data, limit, np.random.default_rng(seed))
     ctx = EvalContext(run, split, data.x, data.y, getattr(data, "factors", None), k, batch_size, chunk_size, seed,
                       inception_weights=None if inception_weights is None else str(inception_weights),
-                      sampler=sampler, components=components)
+                      sampler=sampler, components=components, target=target, limit=limit)
     path = _result_path(run, split, out) if write else None  # a bad --out fails before the slow groups
     t0 = time.perf_counter()
     result: dict[str, Any] = {"split": split, "num_examples": len(data.x)}
+    for group, why in skipped.items():
+        log(f"evaluate: {group} skipped: {why}")
+    groups = [g for g in groups if g not in skipped]
     measured = {group: _measure(ctx, group, limit, result, log) for group in groups}
     result.update(num_dims=run.model.num_dims, metrics=groups, seconds=time.perf_counter() - t0, measured=measured,
                   weights_sha256=weights_digest(run.model))
+    if skipped:
+        result["skipped"] = skipped
     if path is not None:
         merged, kept = merge(read_result(path), result, list(METRIC_GROUPS))
         write_json(path, merged)

@@ -3,7 +3,8 @@
 The page needs nothing but itself: the charts are inline SVG, the images PNG data URIs and the
 style a few lines of inline CSS, so it opens offline and can be mailed or archived as one file.
 Parts that do not apply to a run (images for vector data, standard deviations for a point-mass
-posterior) are replaced by a sentence saying why.
+posterior) are replaced by a sentence saying why. A table run's pictures are its columns instead:
+histograms of real and synthetic rows and a heat map of how differently pairs of columns go together.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import torch
 
 from vaekit.errors import OutputError
 from vaekit.evaluate.latents import kl_per_dim
+from vaekit.evaluate.table_group import is_table_run, split_rows, table_kinds
 from vaekit.report import pictures as pic
-from vaekit.report.svg import bar_chart, line_chart, scatter
+from vaekit.report import table as tab
+from vaekit.report.svg import bar_chart, heat_map, line_chart, overlaid_bars, scatter
 from vaekit.run import Run, load_run
 from vaekit.sample.ops import encode, gaussian_posterior
 from vaekit.sample.samplers import fitted_sampler
@@ -91,7 +94,10 @@ def render_report(run: Run, *, map_method: str = "pca", split: str = "test", lim
     data = run.dataset()
     sub = pic.subset(data.split(split), limit, seed)
     sections = [_overview(run), _metrics(run), _curves(run.metrics())]
-    sections += _pictures(run, sub, split, data.num_classes, seed)
+    if is_table_run(run):
+        sections += _table_pictures(run, split, limit, seed)
+    else:
+        sections += _pictures(run, sub, split, data.num_classes, seed)
     sections += _latents(run, sub, split, map_method, seed)
     return _page(run, sections)
 
@@ -237,6 +243,45 @@ def _pictures(run: Run, sub, split: str, num_classes: int | None, seed: int) -> 
     out.append(Section("interpolations", "Interpolations", body))
     out.append(Section("traversals", "Latent traversals", _traversals(run, x[:1], None if y is None else y[:1])))
     return out
+
+
+def _table_pictures(run: Run, split: str, limit: int, seed: int) -> list[Section]:
+    """Per-column histograms and the column-pair difference heat map: real rows of `split` (a
+    seeded subset of `limit`) against as many synthetic rows."""
+    from vaekit.sample.rows import synthesize
+
+    _, real = split_rows(run, split, seed, limit if limit > 0 else None)
+    kinds = table_kinds(run)
+    if len(real) == 0:
+        why = _note(f"The {split} split has no rows; there is nothing to compare synthetic rows with.")
+        return [Section("columns", "Columns", why), Section("column-pairs", "Column pairs", why)]
+    synth = synthesize(run, len(real), seed=seed)
+    charts = []
+    for h in tab.column_histograms(real, synth, kinds):
+        missing = (f" ({100 * h.missing_real:.0f}% / {100 * h.missing_synthetic:.0f}% missing)"
+                   if h.missing_real or h.missing_synthetic else "")
+        charts.append(overlaid_bars({"real": h.real, "synthetic": h.synthetic}, h.labels, title=f"{h.name}{missing}",
+                                    x_label=h.kind, y_label="share of rows"))
+    caption = (f"Each column of {len(real)} {split} rows (real) and of {len(synth)} synthetic rows drawn from the prior "
+               f"(seed {seed}), overlaid: numbers in {tab.BINS} equal-width bins over the range of both (each bar "
+               f"labelled by its left edge), categories by their share, the {tab.MAX_CATEGORIES} most frequent in the "
+               f"real rows one bar each ({tab.OTHER} pools the rest). Shares are of the non-missing cells; a title "
+               f"gives the share of missing cells, real / synthetic, where there are any.")
+    columns = Section("columns", "Columns",
+                      f'<figure><div class="charts">{"".join(charts)}</div><figcaption>{escape(caption)}</figcaption></figure>')
+    if len(kinds) < 2:
+        return [columns, Section("column-pairs", "Column pairs", _note("The table has one column: no pairs."))]
+    diff = tab.pair_differences(real, synth, kinds)
+    chart = heat_map(diff.tolist(), list(kinds), title="Column-pair association difference, real vs synthetic")
+    caption = ("Per pair of columns, how differently they go together in the real and the synthetic rows above, "
+               "1 - the column-pair trends score: for two numeric columns |r_real - r_synth| / 2 (Pearson's "
+               "correlations), for the other pairs the total-variation distance between the real and synthetic "
+               "joint frequency tables (numbers binned into 10 bins on the real range). 0 (white) means the pair is "
+               "associated alike, 1 (dark red) as differently as can be; blank cells are undefined (a constant "
+               "column). The mean over the pairs is 1 - the column_pair_trends figure that `vaekit evaluate` "
+               "computes (there with as many synthetic rows as training rows).")
+    pairs = Section("column-pairs", "Column pairs", f"<figure>{chart}<figcaption>{escape(caption)}</figcaption></figure>")
+    return [columns, pairs]
 
 
 def _traversals(run: Run, x: torch.Tensor, y: torch.Tensor | None) -> str:

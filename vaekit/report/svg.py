@@ -198,3 +198,72 @@ def scatter(points: Sequence[Sequence[float]], labels: Sequence[int] | None = No
     if kinds:
         parts += _legend(names, frame.x1 + 10, TOP)
     return _svg(width, height, title, parts)
+
+
+def overlaid_bars(series: Mapping[str, Sequence[float]], labels: Sequence[str], *, title: str = "",
+                  x_label: str = "", y_label: str = "", width: int = 300, height: int = 200) -> str:
+    """Bars of several named series over the same slots, drawn on top of one another, half
+    transparent (a histogram of real rows over one of synthetic rows): one `<rect class="bar">`
+    per finite value, in a `<g class="series">` per series, with a legend of the series."""
+    labels = [str(s) for s in labels]
+    for name, values in series.items():
+        if len(values) != len(labels):
+            raise ValueError(f"series {name!r} has {len(values)} values but there are {len(labels)} labels")
+    finite = [float(v) for values in series.values() for v in values if math.isfinite(v)]
+    hi = max([0.0, *finite])
+    frame = _Frame(width, height, (0.0, float(max(1, len(labels)))), (0.0, hi * 1.04 if hi > 0 else 1.0))
+    parts = frame.axes(x_label, y_label, x_ticks=False)
+    slot = (frame.x1 - frame.x0) / max(1, len(labels))
+    zero = frame.py(0.0)
+    for i, (name, values) in enumerate(series.items()):
+        parts.append(f'<g class="series" fill="{colour(i)}" fill-opacity="0.55">')
+        for j, v in enumerate(values):
+            if math.isfinite(v):
+                top = frame.py(float(v))
+                parts.append(f'<rect class="bar" x="{frame.x0 + j * slot + 0.05 * slot:.1f}" y="{top:.1f}" '
+                             f'width="{0.9 * slot:.1f}" height="{zero - top:.1f}"><title>{escape(name)}, '
+                             f'{escape(labels[j])}: {fmt(float(v))}</title></rect>')
+        parts.append("</g>")
+    every = max(1, math.ceil(len(labels) * 56 / max(1, frame.x1 - frame.x0)))  # labels about 56 pixels apart
+    for j in range(0, len(labels), every):
+        text = labels[j] if len(labels[j]) <= 8 else labels[j][:7] + "…"
+        parts.append(f'<text x="{frame.x0 + (j + 0.5) * slot:.1f}" y="{frame.y0 + 14}" text-anchor="middle" '
+                     f'{FONT}>{escape(text)}</text>')
+    parts += _legend(list(series), frame.x1 - 80, TOP + 4)
+    return _svg(width, height, title, parts)
+
+
+def heat_map(matrix: Sequence[Sequence[float]], names: Sequence[str], *, title: str = "", low: float = 0.0,
+             high: float = 1.0, cell: int = 26) -> str:
+    """A square grid of `<rect class="cell">`, one per finite entry of the (n, n) `matrix`, shaded
+    from white at `low` to dark red at `high` (values beyond are clipped), rows and columns labelled
+    by `names`; a non-finite entry (undefined, or the diagonal) is left blank."""
+    n = len(names)
+    if len(matrix) != n or any(len(row) != n for row in matrix):
+        raise ValueError(f"the matrix must be {n} x {n}, one row and column per name")
+    short = [s if len(s) <= 14 else s[:13] + "…" for s in map(str, names)]
+    margin = 12 + 7 * max((len(s) for s in short), default=0)  # room for the row labels
+    x0, y0 = margin, TOP + margin
+    width, height = x0 + n * cell + RIGHT + 60, y0 + n * cell + 16
+    parts = []
+    for i in range(n):
+        parts.append(f'<text x="{x0 - 4}" y="{y0 + (i + 0.5) * cell + 4:.1f}" text-anchor="end" {FONT}>'
+                     f'{escape(short[i])}</text>')
+        cx, cy = x0 + (i + 0.5) * cell, y0 - 4
+        parts.append(f'<text x="{cx:.1f}" y="{cy}" transform="rotate(-60 {cx:.1f} {cy})" {FONT}>{escape(short[i])}</text>')
+        for j in range(n):
+            v = float(matrix[i][j])
+            if not math.isfinite(v):
+                continue
+            t = min(1.0, max(0.0, (v - low) / (high - low))) if high > low else 0.0
+            rgb = (round(255 - 100 * t), round(255 - 230 * t), round(255 - 237 * t))  # white -> dark red
+            parts.append(f'<rect class="cell" x="{x0 + j * cell}" y="{y0 + i * cell}" width="{cell}" height="{cell}" '
+                         f'fill="rgb{rgb}" stroke="#fff"><title>{escape(str(names[i]))} / {escape(str(names[j]))}: '
+                         f'{fmt(v)}</title></rect>')
+    # The scale: low and high with their colours, to the right of the grid.
+    sx = x0 + n * cell + 10
+    parts.append(f'<rect x="{sx}" y="{y0}" width="10" height="10" fill="rgb(255, 255, 255)" stroke="#999"/>'
+                 f'<text x="{sx + 14}" y="{y0 + 9}" {FONT}>{fmt(low)}</text>')
+    parts.append(f'<rect x="{sx}" y="{y0 + 16}" width="10" height="10" fill="rgb(155, 25, 18)"/>'
+                 f'<text x="{sx + 14}" y="{y0 + 25}" {FONT}>{fmt(high)}</text>')
+    return _svg(width, height, title, parts)
