@@ -4,7 +4,6 @@ here on the same rows, the cells it hides, its target column, its bounds, and wh
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import types
@@ -31,7 +30,6 @@ from vaekit.train.loop import train
 from cli_helpers import cli
 from table_eval_helpers import mixed_table, train_table_run
 
-ENGINE = importlib.util.find_spec("vaekit.sample.impute") is not None
 KINDS = {"x": "continuous", "y": "continuous", "n": "integer", "c": "categorical", "b": "boolean"}
 
 
@@ -74,9 +72,11 @@ def mean_imputer(calls: list):
 
 @pytest.fixture
 def stand_in(monkeypatch):
+    # A column-mean imputer in the engine's place: the group's own logic (which cells it hides, how
+    # it scores them) is checked against known fills; the engine has its own tests
+    # (tests/sample/test_impute.py) and runs in the group in tests/tables.
     calls: list = []
-    if not ENGINE:  # the engine lands separately; the group's own logic is tested with a stand-in
-        monkeypatch.setattr(sample_rows, "impute_rows", mean_imputer(calls))
+    monkeypatch.setattr(sample_rows, "impute_rows", mean_imputer(calls))
     return calls
 
 
@@ -107,7 +107,6 @@ def test_a_table_run_adds_the_table_group_and_its_figures_match_the_library(run,
     assert 0 < result["imputation_hidden_cells"] and result["imputation_rows"] == len(test_rows)
 
 
-@pytest.mark.skipif(ENGINE, reason="checks the stand-in's figures; the real engine has its own tests")
 def test_imputation_hides_a_fifth_of_the_observed_cells_and_scores_them(run, stand_in):
     result = evaluate(run, "test", 5, write=False, metrics=["table"], seed=1)
     (call,) = stand_in
@@ -126,16 +125,6 @@ def test_imputation_hides_a_fifth_of_the_observed_cells_and_scores_them(run, sta
     fill = given["x"].mean()
     rmse = math.sqrt(float(np.mean((true["x"].to_numpy()[m] - fill) ** 2)))
     assert result["imputation_per_column"]["x"]["rmse"] == pytest.approx(rmse, rel=1e-12)
-
-
-def test_without_the_engine_imputation_is_skipped_with_a_reason(run, monkeypatch):
-    def absent(*args, **kwargs):
-        raise ModuleNotFoundError("No module named 'vaekit.sample.impute'", name="vaekit.sample.impute")
-
-    monkeypatch.setattr(sample_rows, "impute_rows", absent)
-    result = evaluate(run, "test", 5, write=False, metrics=["table"])
-    assert "not available" in result["imputation_skipped"] and "imputation_mean_rmse" not in result
-    assert result["quality_score"] is not None  # the rest of the group still counts
 
 
 def test_hide_cells_hides_observed_cells_completely_at_random():

@@ -118,3 +118,15 @@ def test_a_conditional_model_on_a_label_column(table_csv, tmp_path):
         synthesize(run, 5, where={"city": "Nice"})
     both = synthesize(run, 20, where={"city": "Nice", "owner": False})
     assert (both["city"] == "Nice").all() and not both["owner"].any()
+
+
+def test_evaluate_adds_the_table_figures_with_the_real_imputation(table_run, tmp_path):
+    import json
+    import math
+
+    code, out, err = cli("evaluate", table_run.path, "-k", 20, "--out", tmp_path / "e.json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert "table" in result["metrics"] and 0 < result["quality_score"] <= 1
+    assert math.isfinite(result["imputation_mean_rmse"]) and 0 <= result["imputation_mean_accuracy"] <= 1
+    assert result["imputation_hidden_cells"] > 0 and result["ml_efficacy_target"] == "children"  # the last categorical column

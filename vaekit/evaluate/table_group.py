@@ -216,13 +216,10 @@ def _imputation(run: Any, real: pd.DataFrame, rng: np.random.Generator, seed: in
     hidden, mask = hide_cells(rows, columns, HIDDEN_FRACTION, rng)
     if not mask.to_numpy().any():
         return {"imputation_skipped": "the split has no observed cell to hide"}
-    try:
-        filled = sample_rows.impute_rows(run, hidden, num_samples=IMPUTE_SAMPLES, draws=IMPUTE_DRAWS, seed=seed)
-    except ModuleNotFoundError as e:
-        if e.name != "vaekit.sample.impute":
-            raise
-        # The imputation engine is not part of this version: the rest of the group still counts.
-        return {"imputation_skipped": f"imputation is not available in this version of vaekit ({e})"}
+    if not run.model.traits.gaussian_posterior or not run.model.traits.bound or run.model.traits.hierarchical:
+        return {"imputation_skipped": f"the importance weights need a one-layer Gaussian posterior and a likelihood "
+                                      f"bound, which {run.config.model.name} does not have"}
+    filled = sample_rows.impute_rows(run, hidden, num_samples=IMPUTE_SAMPLES, draws=IMPUTE_DRAWS, seed=seed)
     kinds = {c.name: SCORED_AS[c.kind] for c in run.codec.columns if c.name in columns}
     err = imputation_error(rows, filled, mask, kinds)
     log(f"evaluate: table: imputed {int(mask.to_numpy().sum())} hidden cells of {len(rows)} rows")
