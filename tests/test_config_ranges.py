@@ -64,7 +64,8 @@ def _numeric_fields(cls: type):
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
-        if tp in (int, float) or typing.get_origin(tp) is tuple:
+        # numbers, and lists of numbers (not lists of sections, such as the mixed likelihood's layout)
+        if tp in (int, float) or typing.get_origin(tp) is tuple and typing.get_args(tp)[:1] in ((int,), (float,)):
             yield f.name, tp
 
 
