@@ -64,9 +64,9 @@ def synthesize(run: Any, n: int, where: Mapping[str, Any] | None = None, seed: i
     where = dict(where or {})
     y = _labels(codec, model, n, where, gen, device)
     if where:
+        x_given, mask_given = _given(codec, where)
         from vaekit.sample.impute import conditional_draws
 
-        x_given, mask_given = _given(codec, where)
         num_samples = check_int(num_samples, "num_samples (proposals per row)", min=1, max=MAX_PROPOSALS)
         x = conditional_draws(model, x_given.to(device), mask_given.to(device), n, num_samples=num_samples,
                               generator=gen, y=y)
