@@ -50,10 +50,11 @@ def command() -> str:
     return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
 
 
-def write_section(name: str, body: str, doc: Path = DOC) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md (or of `doc`)."""
+def write_section(name: str, body: str, doc: Path = DOC, command_line: str | None = None) -> None:
+    """Replace (or append) this benchmark's section of docs/benchmarks.md (or of `doc`), with the
+    command that made it (this process's, unless `command_line` says otherwise)."""
     today = datetime.date.today().isoformat()
-    block = (f"<!-- bench:{name} -->\n{body.rstrip()}\n\nCommand: `{command()}`  \n"
+    block = (f"<!-- bench:{name} -->\n{body.rstrip()}\n\nCommand: `{command_line or command()}`  \n"
              f"Date: {today}; machine: {machine()}.\n<!-- /bench:{name} -->")
     doc.parent.mkdir(exist_ok=True)
     text = doc.read_text() if doc.exists() else "# Benchmarks\n\nEvery figure here was written by the script named beside it.\n"
