@@ -50,17 +50,18 @@ def command() -> str:
     return "python " + " ".join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
 
 
-def write_section(name: str, body: str) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md."""
+def write_section(name: str, body: str, doc: Path = DOC, command_line: str | None = None) -> None:
+    """Replace (or append) this benchmark's section of docs/benchmarks.md (or of `doc`), with the
+    command that made it (this process's, unless `command_line` says otherwise)."""
     today = datetime.date.today().isoformat()
-    block = (f"<!-- bench:{name} -->\n{body.rstrip()}\n\nCommand: `{command()}`  \n"
+    block = (f"<!-- bench:{name} -->\n{body.rstrip()}\n\nCommand: `{command_line or command()}`  \n"
              f"Date: {today}; machine: {machine()}.\n<!-- /bench:{name} -->")
-    DOC.parent.mkdir(exist_ok=True)
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\nEvery figure here was written by the script named beside it.\n"
+    doc.parent.mkdir(exist_ok=True)
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nEvery figure here was written by the script named beside it.\n"
     pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
-    DOC.write_text(text)
-    print(f"wrote the '{name}' section of {DOC.relative_to(ROOT)}")
+    doc.write_text(text)
+    print(f"wrote the '{name}' section of {os.path.relpath(doc, ROOT)}")
 
 
 def train_or_load(config: vaekit.Config, out: Path, retrain: bool = False) -> vaekit.Run:
