@@ -29,6 +29,11 @@ from torch import nn
 
 from vaekit.errors import InputError
 
+# The token ids every text vocabulary reserves (`vaekit.data.text` builds its vocabularies so):
+# the layout the sequence networks (`vaekit.nn`) and the tokens likelihood read. A text example is
+# (L,) int64 ids `w_1 .. w_n <eos> <pad> ...`, with no `<bos>` (the decoder's inputs start with it).
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -124,6 +129,8 @@ class Traits:
     ignores       objective settings the family has no use for ('beta', 'free_bits'): refused
     kl_target     the annealed-capacity objective, for the families trained on it
     bound         the family has a likelihood bound (an ELBO / importance-sampled NLL)
+    text          the family works with sequence networks on token ids: it reads x through its
+                  encoder alone and never needs the likelihood's mean (which a sequence has not)
     """
 
     conditional: bool = False
@@ -133,6 +140,7 @@ class Traits:
     ignores: frozenset[str] = frozenset()
     kl_target: KLTarget | None = None
     bound: bool = True
+    text: bool = True
 
     @property
     def gaussian_posterior(self) -> bool:

@@ -201,10 +201,11 @@ def test_corrupt_applies_to_teacher_forcing_only():
     torch.testing.assert_close(corrupted.greedy()[0], plain.greedy()[0])
 
 
-def test_has_no_mean_and_rejects_float_ids():
+def test_its_mean_is_the_greedy_decoding_and_it_rejects_float_ids():
+    # A sequence has no mean; the tools that show a model's example for z take `mean`, and get the
+    # greedy decoding (the mode) for text.
     _, dist = toy()
-    with pytest.raises(NotImplementedError, match="has no mean; use its mode"):
-        dist.mean
+    assert torch.equal(dist.mean, dist.greedy()[0]) and torch.equal(dist.mean, dist.mode)
     with pytest.raises(InputError, match="integer"):
         dist.log_prob(torch.zeros(3, 4))
 

@@ -1,6 +1,7 @@
 """The base every distribution in vaekit shares: posteriors q(z|x), priors' draws and likelihoods
 p(x|z) all answer `log_prob(x, mask=None)` summed over their event dimensions, `sample`, `mode`,
-and `mean` where one exists (a categorical over tokens has a mode but no meaningful mean).
+and `mean` where one exists (a token sequence has none: its `mean` is its greedy decoding, which is
+what the tools that show a model's example for a code take).
 
 A mask, shaped like x (or broadcasting to it), is 1 where an entry is observed and 0 where it is
 missing; the log-probability sums over the observed entries only, which is what a model trained

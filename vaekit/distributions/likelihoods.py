@@ -30,6 +30,7 @@ class Likelihood(nn.Module):
     # Whether it models any real value: data.standardize=auto standardises vector data for such a
     # likelihood (a Gaussian); one with a bounded support (Bernoulli: [0, 1]) keeps the data as they are.
     real_valued = False
+    tokens = False  # models token ids with a sequence decoder (vaekit.distributions.tokens)
 
     def __init__(self, data_shape: tuple[int, ...]) -> None:
         super().__init__()

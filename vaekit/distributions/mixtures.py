@@ -90,6 +90,9 @@ class VampPriorConfig(PriorConfig):
 class VampPrior(Prior):
     """p(z) = (1/K) sum_k q(z | u_k) with learned pseudo-inputs u_k of the data's shape."""
 
+    # Its pseudo-inputs are learned by gradient in the data's space; token ids are discrete.
+    text = False
+
     def __init__(self, config: VampPriorConfig, latent_dim: int, data_shape: tuple[int, ...] = ()) -> None:
         super().__init__(latent_dim)
         if config.components < 1:

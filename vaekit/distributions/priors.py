@@ -20,6 +20,8 @@ from vaekit.registry import PRIORS
 class Prior(nn.Module):
     """Base class of priors over a `latent_dim`-dimensional z."""
 
+    text = True  # usable with sequence networks on token ids (a prior in data space is not)
+
     def __init__(self, latent_dim: int) -> None:
         super().__init__()
         self.latent_dim = latent_dim

@@ -13,12 +13,17 @@ what perplexity divides by.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from dataclasses import dataclass
+from typing import Callable, ClassVar, Protocol, Sequence
 
 import torch
 
+from vaekit.contract import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from vaekit.distributions.base import Distribution
-from vaekit.errors import InputError
+from vaekit.distributions.likelihoods import Likelihood
+from vaekit.errors import ConfigError, DataError, InputError
+from vaekit.registry import LIKELIHOODS
+from vaekit.sections import NON_NEGATIVE, LikelihoodConfig, Range
 
 StepLogits = Callable[[torch.Tensor], torch.Tensor]
 
@@ -161,3 +166,105 @@ class TokenSequence(Distribution):
         """The greedy decoding, ids (*lead, max_length): the usual stand-in for the most probable
         sequence, which no tractable search finds exactly."""
         return self.greedy()[0]
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The greedy decoding, as `mode`. A sequence of ids has no mean; the tools that show the
+        model's example for a code (`VAE.sample`, `reconstruct`, `decode_sample`, which take the
+        likelihood's mean for images and vectors) show the greedy decoding of text."""
+        return self.mode
+
+
+# ----------------------------------------------------------------------------- the likelihood
+
+
+class BoundDecoder(Protocol):
+    """What a sequence decoder returns (`vaekit.nn.sequence.BoundDecoder`): step_logits with its
+    code bound, the lead shape of the code, its word-dropout rate now (0 in eval) and device."""
+
+    lead_shape: torch.Size
+    word_dropout: float
+    device: torch.device
+
+    def step_logits(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+
+SPECIAL_TOKENS = EOS_ID + 1  # <pad>, <unk>, <bos>, <eos>
+
+
+@dataclass(frozen=True)
+class TokensConfig(LikelihoodConfig):
+    """A categorical over the vocabulary at each position of a token sequence."""
+
+    name: str = "tokens"
+    vocab_size: int = 0  # ids in the vocabulary; 0: filled from the text data set
+    max_length: int = 0  # most tokens (counting <eos>) a generated sequence has; 0: the data's length L
+
+    ranges: ClassVar[dict[str, Range]] = {"vocab_size": NON_NEGATIVE, "max_length": NON_NEGATIVE}
+
+
+@LIKELIHOODS.register("tokens", config=TokensConfig)
+class Tokens(Likelihood):
+    """p(x|z) = prod_t Categorical(x_t; softmax(decoder(z, <bos> x_<t))) over the positions up
+    to `<eos>`: the decoder's `BoundDecoder` wrapped in a `TokenSequence`, with the decoder's word
+    dropout applied to the teacher-forced inputs (never `<bos>` or `<pad>`)."""
+
+    tokens = True  # models token ids: pair it with a sequence decoder (vaekit.nn.sequence)
+
+    def __init__(self, config: TokensConfig, data_shape: tuple[int, ...]) -> None:
+        super().__init__(data_shape)
+        if len(self.data_shape) != 1:
+            raise ConfigError(f"model.likelihood.name=tokens models sequences of token ids, shape (L,), but the "
+                              f"examples have shape {list(self.data_shape)}; use it with data.name=text")
+        if config.vocab_size == 0:
+            raise ConfigError("model.likelihood.vocab_size is 0, which the text data set fills in; train on "
+                              "data.name=text, or set it to the size of the vocabulary")
+        if config.vocab_size <= SPECIAL_TOKENS:
+            raise ConfigError(f"model.likelihood.vocab_size is {config.vocab_size}, but the {SPECIAL_TOKENS} special "
+                              f"tokens (<pad>, <unk>, <bos>, <eos>) take that many ids; use the vocabulary's size")
+        self.vocab_size = config.vocab_size
+        self.max_length = config.max_length or self.data_shape[0]
+        never = torch.zeros(self.vocab_size, dtype=torch.bool)
+        never[[PAD_ID, BOS_ID]] = True
+        self.register_buffer("never", never, persistent=False)  # rebuilt from the config
+
+    def param_shape(self) -> tuple[int, ...]:
+        """The logits of one position: what a sequence decoder's output layer emits."""
+        return (self.vocab_size,)
+
+    def forward(self, params: BoundDecoder) -> TokenSequence:
+        if isinstance(params, torch.Tensor):
+            raise ConfigError("model.likelihood.name=tokens reads an autoregressive decoder, but the decoder gave a "
+                              "tensor; use a sequence decoder (model.decoder.name=rnn or transformer)")
+        rate = params.word_dropout
+        corrupt = None
+        if rate > 0:
+            def corrupt(inputs: torch.Tensor) -> torch.Tensor:
+                return word_dropout(inputs, rate, UNK_ID, (BOS_ID, PAD_ID))
+
+        def step_logits(inputs: torch.Tensor) -> torch.Tensor:
+            logits = params.step_logits(inputs).float()  # the softmax in float32 under bf16 autocast
+            # <bos> and <pad> are never a target (a sequence starts after <bos>, and pads are not
+            # counted): no probability goes to them, and generation never emits them.
+            return logits.masked_fill(self.never.to(logits.device), float("-inf"))
+
+        return TokenSequence(step_logits, bos=BOS_ID, eos=EOS_ID, pad=PAD_ID, max_length=self.max_length,
+                             lead_shape=params.lead_shape, corrupt=corrupt, device=params.device)
+
+    def validate(self, x: torch.Tensor, where: str, mask: torch.Tensor | None = None) -> None:
+        if x.dtype.is_floating_point or x.dtype == torch.bool:
+            raise DataError(f"{where} holds {x.dtype} values, but the tokens likelihood models token ids (an integer "
+                            f"dtype); use data.name=text, or another likelihood for numbers")
+        if mask is not None:
+            x = x[mask.to(torch.bool).expand(x.shape)]
+        if x.numel() == 0:
+            return
+        lo, hi = int(x.min()), int(x.max())
+        if lo < 0 or hi >= self.vocab_size:
+            raise DataError(f"{where} holds token ids in [{lo}, {hi}], outside the vocabulary of "
+                            f"{self.vocab_size} ids (model.likelihood.vocab_size); encode the text with the "
+                            f"run's own vocabulary, or train a new run on this data")
+        if bool((x == BOS_ID).any()):
+            raise DataError(f"{where} holds the <bos> id {BOS_ID}, which the decoder adds itself and never "
+                            f"predicts; a sequence is its tokens, <eos>, then <pad>: encode the text with "
+                            f"vaekit's text codec")

@@ -38,7 +38,8 @@ class CVAEConfig(VAEConfig):
 class CVAE(VAE):
     """q(z|x,y) and p(x|z,y) with one-hot labels y; everything else is the VAE's."""
 
-    traits = Traits(conditional=True)
+    # Not on text: the condition is concatenated to x itself, which token ids cannot take.
+    traits = Traits(conditional=True, text=False)
 
     def __init__(self, config: CVAEConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:
         classes = config.num_classes or num_classes or 0

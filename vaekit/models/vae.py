@@ -53,6 +53,7 @@ class VAE(Family):
         self.latent_dim = config.latent_dim
         self.likelihood = LIKELIHOODS.build(config.likelihood, self.data_shape)
         self.prior = PRIORS.build(config.prior, config.latent_dim, self.data_shape)
+        check_sequence_parts(self, config)  # before network_inputs: a family that cannot read text says so first
         enc_in, dec_in = self.network_inputs()
         self.encoder = NETWORKS.get(config.encoder.name).encoder(config.encoder, enc_in, self.encoder_features())
         self.decoder = NETWORKS.get(config.decoder.name).decoder(config.decoder, dec_in, self.likelihood.param_shape())
@@ -151,3 +152,28 @@ class VAE(Family):
         """The likelihood's mean at the posterior mean."""
         b = as_batch(batch)
         return self.decode(self.encode(b).mu, b.y).mean
+
+
+def check_sequence_parts(model: VAE, config: VAEConfig) -> None:
+    """ConfigError unless the networks, the likelihood, the prior and the family agree on whether
+    the data are token sequences: sequence networks (`vaekit.nn.sequence`) with the tokens
+    likelihood, in a family and with a prior that work on text."""
+    encoder, decoder = (NETWORKS.get(n.name) for n in (config.encoder, config.decoder))
+    tokens = model.likelihood.tokens
+    for part, net in (("encoder", encoder), ("decoder", decoder)):
+        name = getattr(config, part).name
+        if getattr(net, "tokens", False) and not tokens:
+            raise ConfigError(f"model.{part}.name={name} reads token sequences, which only model.likelihood.name=tokens "
+                              f"models; train it on data.name=text, or use model.{part}.name=mlp or conv here")
+        if tokens and not getattr(net, "tokens", False):
+            raise ConfigError(f"model.{part}.name={name} cannot read token sequences; set model.{part}.name=rnn "
+                              f"(or transformer) for model.likelihood.name=tokens")
+    if not tokens:
+        return
+    if not model.traits.text:
+        able = [n for n in MODELS.names() if MODELS.get(n).traits.text]
+        raise ConfigError(f"model '{config.name}' does not work on text: it needs x or the likelihood's mean as "
+                          f"numbers (a sequence of token ids has neither); use one of {', '.join(able)}")
+    if not model.prior.text:
+        raise ConfigError(f"model.prior.name={config.prior.name} learns pseudo-inputs in the data's space, and token "
+                          f"ids are discrete; use model.prior.name=standard_normal or mixture on text")

@@ -69,7 +69,9 @@ class VAEGAN(VAE):
     """A VAE with a discriminator whose features give the reconstruction a learned metric."""
 
     # The learned metric moves with the discriminator: epochs are not comparable, the last is kept.
-    traits = Traits(select_by="last", ignores=frozenset({"free_bits"}))
+    # Not on text: the discriminator judges E[p(x|z)], and a token sequence has no mean to
+    # differentiate through (its greedy decoding is discrete).
+    traits = Traits(select_by="last", ignores=frozenset({"free_bits"}), text=False)
     real_label = 0.9  # one-sided label smoothing of the discriminator's real targets
 
     def __init__(self, config: VAEGANConfig, data_shape: tuple[int, ...], num_classes: int | None = None) -> None:

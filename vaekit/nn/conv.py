@@ -106,6 +106,7 @@ class Conv:
     """Registry entry: builds the convolutional encoder or decoder."""
 
     spatial = True  # the encoder reads (C, H, W) images; conditioning enters as extra channels
+    tokens = False  # reads numbers, not token ids (see vaekit.nn.sequence)
 
     encoder = ConvEncoder
     decoder = ConvDecoder

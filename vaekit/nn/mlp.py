@@ -100,6 +100,7 @@ class MLP:
     """Registry entry: builds the MLP encoder or decoder."""
 
     spatial = False  # the encoder reads flat vectors; conditioning is concatenated
+    tokens = False  # reads numbers, not token ids (see vaekit.nn.sequence)
 
     encoder = MLPEncoder
     decoder = MLPDecoder

@@ -1,0 +1,101 @@
+"""Tiny text data sets built in memory, and tiny configs of sequence networks, for the tests of
+the text models (the `text` data set reads files; these tests need neither files nor a tokenizer
+fitted on disk)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vaekit.config import parse_config
+from vaekit.data import Dataset, Split
+from vaekit.data.text import TextCodec
+
+# Sentences of a toy grammar: which subject goes with which object is what a latent code can
+# carry, so a VAE has something to learn beyond word frequencies.
+SUBJECTS = ["the cat", "a dog", "the old man", "my sister"]
+VERBS = ["sees", "likes", "finds", "wants"]
+OBJECTS = ["the red ball", "a small house", "the green tree", "some bread"]
+
+# Tiny settings of each sequence network (what the model sections add to {"name": network}).
+TINY_SEQUENCE_NETWORKS: dict[str, dict] = {
+    "rnn": {"name": "rnn", "embedding_size": 8, "hidden_size": 16},
+    "transformer": {"name": "transformer", "d_model": 16, "heads": 2, "layers": 1, "ff_size": 32, "dropout": 0.0},
+}
+
+
+def corpus(n: int, seed: int = 0) -> list[str]:
+    """n sentences of the toy grammar, drawn with a seeded generator."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n):
+        i = rng.randrange(len(SUBJECTS))
+        # the object follows the subject most of the time: a dependency across the sentence
+        j = i if rng.random() < 0.8 else rng.randrange(len(OBJECTS))
+        lines.append(f"{SUBJECTS[i]} {rng.choice(VERBS)} {OBJECTS[j]}")
+    return lines
+
+
+def text_dataset(train: list[str], val: list[str], test: list[str] | None = None, max_length: int = 10,
+                 num_classes: int | None = None) -> Dataset:
+    """A Dataset of token ids in the agreed layout: every split padded to (N, max_length), the
+    codec fitted on the training lines. With `num_classes`, labels i % num_classes."""
+    codec = TextCodec.fit(train, max_length=max_length)
+
+    def split(lines: list[str]) -> Split:
+        ids = codec.encode(lines).ids
+        x = F.pad(ids, (0, max_length - ids.shape[1]))  # pads are id 0
+        y = None if num_classes is None else torch.arange(len(lines)) % num_classes
+        return Split(x=x, y=y)
+
+    return Dataset(name="tiny-text", train=split(train), val=split(val), test=split(test or val), shape=(max_length,),
+                   is_image=False, binary=False, dynamic_binarize=False, num_classes=num_classes, codec=codec)
+
+
+def text_config(family: str = "vae", network: str = "rnn", model: dict | None = None, train: dict | None = None,
+                **decoder):
+    """A tiny config of `family` with sequence networks (vocab_size left for the data to fill)."""
+    net = TINY_SEQUENCE_NETWORKS[network]
+    return parse_config({
+        "model": {"name": family, "latent_dim": 4, "encoder": dict(net), "decoder": {**net, **decoder}, **(model or {})},
+        "train": {"epochs": 3, "batch_size": 16, "lr": 3e-3, "report": False, "sample_grid": 0, "progress": False,
+                  "device": "cpu", "eval_batch_size": 64, **(train or {})},
+    })
+
+
+@pytest.fixture
+def text_runs(monkeypatch):
+    """Lets `load_run` read a text run's codec where vaekit.data.codec does not yet dispatch the
+    text modality (it comes with the `text` data set); a no-op where it does."""
+    from vaekit import run as rundir
+    from vaekit.data import codec as codecs
+    from vaekit.errors import CheckpointError
+    from vaekit.yamlio import loads_json
+
+    probe = TextCodec.fit(["a b"], max_length=4)
+    try:
+        if codecs.codec_from_dict(probe.to_dict(), "probe") == probe:
+            return
+    except CheckpointError:
+        pass
+    original = rundir.run_codec
+
+    def run_codec(run_dir, data_shape, metadata, weights):
+        raw = loads_json(metadata.get(codecs.META_KEY, "null"))
+        if isinstance(raw, dict) and raw.get("modality") == "text":
+            return TextCodec.from_dict(raw, str(weights))
+        return original(run_dir, data_shape, metadata, weights)
+
+    monkeypatch.setattr(rundir, "run_codec", run_codec)
+
+
+# Per family, what its tiny model section adds on text (as tests/models/test_contract.py's
+# TINY_MODELS does on images); every family that works on text needs an entry.
+TINY_TEXT_MODELS: dict[str, dict] = {
+    "vae": {}, "iwae": {"k": 3}, "betatcvae": {}, "capacity_vae": {"capacity_steps": 10},
+    "infovae": {"lam": 10.0}, "wae": {}, "ladder": {"lower_dims": [4], "hidden": 16},
+    "hvae": {"lower_dims": [4], "hidden": 16}, "vqvae": {"codebook_size": 5, "code_dim": 1, "prior_hidden": 8},
+}
