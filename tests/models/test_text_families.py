@@ -240,3 +240,17 @@ def test_the_summary_counts_active_units_of_the_text_model(trained):
     summary = run.summary()
     assert summary["status"] == "complete" and summary["latent_dim"] == 4
     assert 0 <= summary["val_active_units"] <= 4 and not math.isnan(summary["num_params"])
+
+
+def test_a_transformer_vae_trains_end_to_end(tmp_path):
+    import vaekit
+
+    data = text_dataset(corpus(240), corpus(40, seed=1), max_length=10)
+    config = text_config("vae", "transformer", train={"epochs": 3}, word_dropout=0.25)
+    with pytest.MonkeyPatch.context() as mp:
+        _allow_text_codec(mp)
+        run = vaekit.train(config, tmp_path / "run", dataset=data, log=lambda msg: None)
+    records = run.metrics()
+    assert records[-1]["val_elbo"] > records[0]["val_elbo"] + 1.0, [r["val_elbo"] for r in records]
+    assert run.config.model.encoder.vocab_size == data.codec.vocab_size
+    assert len(data.codec.decode(run.model.sample(4))) == 4
