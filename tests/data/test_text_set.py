@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 from vaekit.config import parse_config
 from vaekit.data import load_dataset
 from vaekit.data.codec import FILE, META_KEY, codec_from_dict, codec_metadata, fitted_by_data_set, run_codec, stored_codec
-from vaekit.data.text import EOS_ID, PAD_ID, SPECIALS, UNK_ID, TextCodec
+from vaekit.data.text import EOS_ID, PAD_ID, SPECIALS, UNK_ID
 from vaekit.data.text_set import TextConfig, TextWarning
 from vaekit.errors import CheckpointError, ConfigError, DataError
 
@@ -222,6 +222,18 @@ def test_options_that_do_not_apply_to_token_ids_are_refused(kw, message):
         TextConfig(path="a.txt", **kw)
 
 
+def test_load_datasets_checks_pass_token_ids_and_its_binarize_is_refused_for_them(tmp_path):
+    from vaekit.config import DataConfig
+    from vaekit.data.load import check_finite, is_binary
+
+    path = write(tmp_path / "a.txt", numbered(20))
+    data = load(path=str(path))
+    check_finite(data.train, "ids")  # int64 holds no NaN: no error
+    assert not is_binary(data.train.x) and not data.binary and not data.dynamic_binarize
+    with pytest.raises(ConfigError, match="data.binarize=static applies to images"):
+        load_dataset(DataConfig(name="text", path=str(path), binarize="static"))  # a plain DataConfig, too
+
+
 def test_lines_over_max_length_are_cut_counted_and_reported_once(tmp_path):
     lines = [" ".join(f"t{j}" for j in range(1 + i % 9)) for i in range(40)]
     path = write(tmp_path / "long.txt", lines)
@@ -314,3 +326,21 @@ def test_run_data_reads_a_resumed_text_run_with_its_stored_codec(tmp_path):
         resumed = run_data(config, tmp_path / "run", resume=True, dataset=None)
     assert resumed.codec == first.codec
     assert Counter(resumed.train.x[:, 1].tolist())[UNK_ID] > 0  # "emu": a word the run never saw
+
+
+def test_a_runs_dataset_reads_its_corpus_with_the_runs_vocabulary(tmp_path):
+    from torch import nn
+
+    from vaekit.run import Run
+
+    path = write(tmp_path / "a.txt", ["the cat sat", "the dog ran"] * 10)
+    config = parse_config({"data": {"name": "text", "path": str(path)}})
+    trained = load_dataset(config.data)
+    write(path, ["the emu sat", "the cat ran"] * 10)  # the corpus changed since
+    run = Run(tmp_path, config, nn.Identity(), trained.shape, torch.device("cpu"), None, trained.codec)
+    with pytest.warns(TextWarning, match="the run's is kept"):
+        data = run.dataset()
+    assert data.codec == trained.codec and "the <unk> sat" in data.codec.decode(data.train.x)
+    refit = load(path=str(path))
+    with pytest.raises(DataError, match="encoded differently from the run .* a text's other vocabulary"):
+        Run(tmp_path, config, nn.Identity(), trained.shape, torch.device("cpu"), refit, trained.codec).dataset()

@@ -40,7 +40,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
-import torch
 import torch.nn.functional as F
 
 from vaekit.data.base import SPLITS, RawSet, Split
