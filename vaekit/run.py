@@ -130,13 +130,14 @@ class Run:
         """The run's data set, loaded with the run's data config on first use, in model space
         (the run's codec applied: standardised vectors, say)."""
         if self._dataset is None:
-            own = self.codec if fitted_by_data_set(self.codec) else None  # a table's rows, coded as in training
+            own = self.codec if fitted_by_data_set(self.codec) else None  # a table's rows, a text's ids: coded as in training
             self._dataset = load_dataset(self.config.data, codec=own)
         if self._dataset.codec is None:  # data in their own units, loaded here or passed in
             self._dataset = self.codec.apply(self._dataset)
         elif fitted_by_data_set(self.codec) and self._dataset.codec != self.codec:
-            raise DataError(f"the table passed to load_run is encoded differently from the run {self.path} (other "
-                            f"columns, categories or fitted transforms); leave `dataset` out to read the run's own data")
+            raise DataError(f"the data passed to load_run are encoded differently from the run {self.path} (a table's "
+                            f"other columns, categories or fitted transforms; a text's other vocabulary); leave "
+                            f"`dataset` out to read the run's own data")
         return self._dataset
 
     def metrics(self) -> list[dict]:

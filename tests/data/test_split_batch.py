@@ -59,3 +59,42 @@ def test_a_masked_batch_scores_the_observed_entries_only():
     per_entry = td.Bernoulli(logits=full.px.logits).log_prob(x)
     torch.testing.assert_close(terms.recon, (per_entry * MASK).sum(-1))
     torch.testing.assert_close(full.recon, per_entry.sum(-1))
+
+
+# Sequences: token ids (N, L) padded with 0, with lengths (N,) counting each sequence's tokens.
+IDS = torch.tensor([[5, 6, 3, 0, 0, 0], [7, 3, 0, 0, 0, 0], [5, 5, 5, 5, 3, 0], [4, 3, 0, 0, 0, 0]])
+LENGTHS = (IDS != 0).sum(-1)
+
+
+def test_a_batch_of_sequences_is_cut_to_its_longest_and_carries_its_lengths():
+    split = Split(IDS, lengths=LENGTHS)
+    b = split.batch(torch.tensor([3, 0]))
+    assert torch.equal(b.x, IDS[[3, 0], :3]) and torch.equal(b.lengths, torch.tensor([2, 3])) and b.x.is_contiguous()
+    assert split.batch().x.shape == (4, 5)  # the longest sequence of all holds 5 tokens
+    mask = torch.ones_like(IDS)
+    assert split.batch(slice(0, 2)).mask is None
+    assert Split(IDS, mask=mask, lengths=LENGTHS).batch(slice(0, 2)).mask.shape == (2, 3)
+    assert Split(IDS).batch(slice(0, 2)).x.shape == (2, 6)  # without lengths nothing is cut
+
+
+def test_training_batches_of_sequences_keep_each_length_with_its_row():
+    split = Split(IDS, lengths=LENGTHS)
+    for b in batches(split, 2, torch.Generator().manual_seed(0), torch.device("cpu")):
+        assert torch.equal(b.lengths, (b.x != 0).sum(-1)) and b.x.shape[1] == int(b.lengths.max())
+
+
+def test_lengths_travel_through_take_and_limit():
+    import numpy as np
+
+    from vaekit.data.load import limit, take
+
+    split = Split(IDS, lengths=LENGTHS)
+    for part in (take(split, np.array([2, 0])), limit(split, 3, np.random.default_rng(0))):
+        assert torch.equal(part.lengths, (part.x != 0).sum(-1)) and len(part.lengths) == len(part)
+
+
+def test_lengths_that_do_not_fit_the_sequences_are_refused():
+    with pytest.raises(DataError, match="4 sequences but lengths of shape \\(3,\\)"):
+        Split(IDS, lengths=LENGTHS[:3])
+    with pytest.raises(DataError, match="give one integer length per sequence"):
+        Split(IDS, lengths=LENGTHS.float())

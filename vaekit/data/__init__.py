@@ -10,6 +10,6 @@ from vaekit.data.base import Dataset, Split
 from vaekit.data.load import load_dataset
 
 # Imported for their @DATASETS.register side effect.
-from vaekit.data import arrays, binarized_mnist, digits, images, mnist, shapes, table_set  # noqa: E402,F401  isort: skip
+from vaekit.data import arrays, binarized_mnist, corpora, digits, images, mnist, shapes, table_set, text_set  # noqa: E402,F401  isort: skip
 
 __all__ = ["Dataset", "Split", "load_dataset"]

@@ -8,8 +8,8 @@ and returns the finished `Dataset`, in which every split is present and non-empt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -23,15 +23,18 @@ SPLITS = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class Split:
-    """One split: `x` float32 of shape (N, *shape), images scaled to [0, 1]; `y` int64 (N,) or None;
-    `factors` int64 (N, F), the known generative factors of each example (synthetic sets), or None;
-    `mask` like x, 1 where an entry is observed and 0 where it is missing, or None (all observed).
-    `batch(index)` cuts the `Batch` (vaekit.contract) that models take."""
+    """One split: `x` float32 of shape (N, *shape), images scaled to [0, 1] (text: int64 token ids
+    (N, L), padded with 0); `y` int64 (N,) or None; `factors` int64 (N, F), the known generative
+    factors of each example (synthetic sets), or None; `mask` like x, 1 where an entry is observed
+    and 0 where it is missing, or None (all observed); `lengths` int64 (N,), each sequence's length
+    (text: its tokens and `<eos>`), or None. `batch(index)` cuts the `Batch` (vaekit.contract)
+    that models take."""
 
     x: torch.Tensor
     y: torch.Tensor | None = None
     factors: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    lengths: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.y is not None and self.y.shape[0] != self.x.shape[0]:
@@ -46,15 +49,26 @@ class Split:
         if self.mask is not None and self.mask.shape != self.x.shape:
             raise DataError(f"a mask of shape {tuple(self.mask.shape)} for examples of shape {tuple(self.x.shape)}; "
                             "give one mask entry per value")
+        if self.lengths is not None and (self.lengths.shape != self.x.shape[:1] or self.lengths.is_floating_point()):
+            raise DataError(f"{self.x.shape[0]} sequences but lengths of shape {tuple(self.lengths.shape)} and type "
+                            f"{self.lengths.dtype}; give one integer length per sequence")
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def batch(self, index: torch.Tensor | slice | None = None) -> Batch:
-        """The examples `index` selects (all of them for None) as a Batch: x, labels and mask."""
+        """The examples `index` selects (all of them for None) as a Batch: x, labels, mask and
+        lengths. With lengths, x (and the mask) are cut to the batch's longest sequence, so that a
+        recurrent network does not run over columns that hold padding only."""
         def take(t):
             return None if t is None else (t if index is None else t[index])
-        return Batch(take(self.x), take(self.y), take(self.mask))
+        x, mask, lengths = take(self.x), take(self.mask), take(self.lengths)
+        if lengths is not None and len(lengths) and x.ndim >= 2:
+            width = max(int(lengths.max()), 1)
+            if width < x.shape[1]:
+                x = x[:, :width].contiguous()  # (B, width)
+                mask = None if mask is None else mask[:, :width].contiguous()
+        return Batch(x, take(self.y), mask, lengths)
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,9 @@ class Dataset:
     # The run's codec (vaekit.data.codec) once applied: x are then in model space (standardised
     # vectors, say) and `codec.decode` gives the data's units back; None: x are in the data's units.
     codec: Any = None
+    # What the builder counted while reading, by name (a text set's "lines", "empty_lines",
+    # "truncated_lines"); empty for sets that count nothing.
+    counts: Mapping[str, int] = field(default_factory=dict)
 
     def split(self, name: str) -> Split:
         """The split called 'train', 'val' or 'test'."""
@@ -99,6 +116,7 @@ class RawSet:
     source: str
     factor_names: tuple[str, ...] | None = None  # set by builders whose splits carry `factors`
     codec: Any = None  # set by builders that encode while reading (a table's TableCodec): x are in model space
+    counts: Mapping[str, int] = field(default_factory=dict)  # what the builder counted while reading (Dataset.counts)
 
 
 def make_split(x: np.ndarray, y: np.ndarray | None = None, scale: float = 1.0) -> Split:

@@ -14,7 +14,9 @@ deviation are fitted on the training split only, applied to every split, and sto
 Images keep the identity codec: they are already scaled to [0, 1]. The codec also names the
 data's modality ("image": (C, H, W) in [0, 1], written as PNG; "vector": rows, written as arrays),
 so every command renders a run's outputs the way its data reads without looking at shapes; text,
-tables and sound add their modalities (a vocabulary, a column schema, an audio front end) here.
+tables and sound add their modalities (a vocabulary, a column schema, an audio front end) here:
+a table's `vaekit.data.table.TableCodec` ("table") and a text set's `vaekit.data.text.TextCodec`
+("text") are read back by `codec_from_dict`.
 """
 
 from __future__ import annotations
@@ -153,9 +155,10 @@ def fit_codec(data: Dataset, standardize: bool) -> Codec:
     return Codec("standard", tuple(mean.tolist()), tuple(std.tolist()), modality)
 
 
-# Codecs that a data set fits while it reads its files (a table's column schema): the data set
-# applies them itself, and `load_dataset(config, codec=...)` hands it a run's stored one to reuse.
-FITTED_BY_DATA_SET = ("table",)
+# Codecs that a data set fits while it reads its files (a table's column schema, a text set's
+# vocabulary): the data set applies them itself, and `load_dataset(config, codec=...)` hands it a
+# run's stored one to reuse.
+FITTED_BY_DATA_SET = ("table", "text")
 
 
 def fitted_by_data_set(codec: Any) -> bool:
@@ -166,9 +169,18 @@ def fitted_by_data_set(codec: Any) -> bool:
 def codec_from_dict(raw: Any, where: str, features: int | None = None, modality: str = "vector") -> Any:
     """A codec from its codec.json form, checked: CheckpointError naming `where` when damaged.
     `modality` is the one to assume for a codec written before codecs named theirs. A table's
-    codec (modality "table") is a `vaekit.data.table.TableCodec`."""
+    codec (modality "table") is a `vaekit.data.table.TableCodec`, a text set's (modality "text") a
+    `vaekit.data.text.TextCodec`."""
     damaged = f"'{where}' is damaged"
     fix = "restore it, or retrain the run"
+    if isinstance(raw, dict) and raw.get("modality") == "text":
+        from vaekit.data.text import TextCodec
+
+        text = TextCodec.from_dict(raw, f"'{where}'")
+        if features is not None and text.max_length != features:
+            raise CheckpointError(f"{damaged} (its sequences hold {text.max_length} token ids, the run's examples "
+                                  f"{features}); {fix}")
+        return text
     if isinstance(raw, dict) and raw.get("modality") == "table":
         from vaekit.data.table import TableCodec  # pandas, only for table runs
 

@@ -75,6 +75,7 @@ def load_dataset(config: DataConfig, codec: Any = None) -> Dataset:
         num_classes=num_classes,
         factor_names=raw.factor_names,
         codec=raw.codec,
+        counts=dict(raw.counts),
     )
 
 
@@ -271,4 +272,4 @@ def _take(split: Split, index) -> Split:
     """The examples `index` selects, with their labels, factors and mask."""
     def take(t):
         return None if t is None else t[index]
-    return Split(split.x[index], take(split.y), take(split.factors), take(split.mask))
+    return Split(split.x[index], take(split.y), take(split.factors), take(split.mask), take(split.lengths))

@@ -26,7 +26,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, ClassVar, NamedTuple, Sequence
 
 import torch
 
@@ -43,9 +43,9 @@ READ_FIX = "check the path, or pass data.path a .txt or .txt.gz file"
 
 # --- reading -------------------------------------------------------------------------------------
 
-def read_text(path: str | Path) -> tuple[list[str], int]:
-    """The non-empty lines of a .txt or .txt.gz file and how many empty (or whitespace-only)
-    lines were skipped. DataError for a file that cannot be read, is not UTF-8 or has no line."""
+def read_utf8(path: str | Path) -> str:
+    """The text of a file, gunzipped when its name ends in .gz. DataError for a file that cannot be
+    read, a damaged gzip file or bytes that are not UTF-8 (naming the line and byte offset)."""
     path = Path(path)
     with reading(path, READ_FIX):
         data = path.read_bytes()
@@ -54,15 +54,22 @@ def read_text(path: str | Path) -> tuple[list[str], int]:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error):  # BadGzipFile is an OSError without an errno
             raise DataError(f"{path} is not a readable gzip file (damaged or truncated); "
-                            f"download it again, or pass the uncompressed .txt") from None
+                            f"download it again, or pass the uncompressed file") from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         bom = 3 if data.startswith(b"\xef\xbb\xbf") else 0  # utf-8-sig counts offsets after the mark
         at = e.start + bom
         line = data.count(b"\n", 0, at) + 1
         raise DataError(f"{path} is not UTF-8 text: line {line} (byte offset {at}) holds byte "
                         f"0x{data[at]:02x}; convert it to UTF-8 (iconv -t UTF-8) or remove the line") from None
+
+
+def read_text(path: str | Path) -> tuple[list[str], int]:
+    """The non-empty lines of a .txt or .txt.gz file and how many empty (or whitespace-only)
+    lines were skipped. DataError for a file that cannot be read, is not UTF-8 or has no line."""
+    path = Path(path)
+    text = read_utf8(path)
     lines, empty = [], 0
     for raw in text.split("\n"):
         line = raw.rstrip("\r")
@@ -129,11 +136,8 @@ class Vocabulary:
               min_count: int = 1) -> Vocabulary:
         """The vocabulary of the training split: tokens seen at least `min_count` times, the most
         frequent first (ties alphabetical), at most `max_size` ids counting the specials."""
-        if max_size is not None and (not _is_int(max_size) or max_size <= len(SPECIALS)):
-            raise ConfigError(f"data.max_vocab is {max_size!r}, but the {len(SPECIALS)} special tokens "
-                              f"({', '.join(SPECIALS)}) take that many ids; use a larger integer, or null for no limit")
-        if not _is_int(min_count) or min_count < 1:
-            raise ConfigError(f"data.min_count is {min_count!r}; use an integer of at least 1")
+        check_max_vocab(max_size)
+        check_min_count(min_count)
         counts = Counter(t for tokens in token_lists for t in tokens)
         for special in SPECIALS:  # their text in the data is encoded as <unk> (see the module's docstring)
             counts.pop(special, None)
@@ -201,6 +205,21 @@ class Vocabulary:
 _SPECIAL_SET = frozenset(SPECIALS)
 
 
+def check_max_vocab(max_size: Any) -> int | None:
+    """`data.max_vocab`, checked: None (no limit) or an integer above the number of specials."""
+    if max_size is not None and (not _is_int(max_size) or max_size <= len(SPECIALS)):
+        raise ConfigError(f"data.max_vocab is {max_size!r}, but the {len(SPECIALS)} special tokens "
+                          f"({', '.join(SPECIALS)}) take that many ids; use a larger integer, or null for no limit")
+    return max_size
+
+
+def check_min_count(min_count: Any) -> int:
+    """`data.min_count`, checked: an integer of at least 1."""
+    if not _is_int(min_count) or min_count < 1:
+        raise ConfigError(f"data.min_count is {min_count!r}; use an integer of at least 1")
+    return min_count
+
+
 def _settings(tokenizer: Tokenizer, max_length: int) -> str:
     return f"{tokenizer.level!r} (lowercase {tokenizer.lowercase}, max_length {max_length})"
 
@@ -258,6 +277,10 @@ class TextCodec:
     vocab: Vocabulary
     max_length: int
     modality: str = MODALITY
+    # What the tools ask of every codec (vaekit.data.codec.Codec): text is no image, and its ids
+    # are re-coded, not rescaled, so there is no data-unit NLL to correct.
+    is_image: ClassVar[bool] = False
+    identity: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         check_max_length(self.max_length)
