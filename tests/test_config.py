@@ -87,6 +87,9 @@ def test_every_preset_parses_and_builds():
         if config.data.name == "table":  # its likelihood's layout comes from a table: the one of the table tests
             _build_for_a_table(config)
             continue
+        if config.data.name == "text":  # its vocabulary sizes come from a corpus: a tiny one
+            _build_for_text(config)
+            continue
         assert config.data.name in PRESET_SHAPES, f"{p}: add the shape of {config.data.name!r} to PRESET_SHAPES"
         build_model(config.model, PRESET_SHAPES[config.data.name], 10)  # raises on a bad combination
 
@@ -110,6 +113,15 @@ def _build_for_a_table(config):
     data.codec = codec
     config = for_data(config, data)
     build_model(config.model, (codec.width,), None)
+
+
+def _build_for_text(config):
+    from text_helpers import corpus, text_dataset
+    from vaekit import build_model
+    from vaekit.train.prepare import for_data
+
+    data = text_dataset(corpus(20), corpus(5, seed=1), max_length=config.data.max_length or 64)
+    build_model(for_data(config, data).model, data.shape, None)
 
 
 def test_exponent_notation_reads_as_a_number(tmp_path):

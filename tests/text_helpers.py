@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -46,10 +45,10 @@ def text_dataset(train: list[str], val: list[str], test: list[str] | None = None
     codec = TextCodec.fit(train, max_length=max_length)
 
     def split(lines: list[str]) -> Split:
-        ids = codec.encode(lines).ids
-        x = F.pad(ids, (0, max_length - ids.shape[1]))  # pads are id 0
+        enc = codec.encode(lines)
+        x = F.pad(enc.ids, (0, max_length - enc.ids.shape[1]))  # pads are id 0
         y = None if num_classes is None else torch.arange(len(lines)) % num_classes
-        return Split(x=x, y=y)
+        return Split(x=x, y=y, lengths=enc.lengths)  # batches are cut to their longest sequence
 
     return Dataset(name="tiny-text", train=split(train), val=split(val), test=split(test or val), shape=(max_length,),
                    is_image=False, binary=False, dynamic_binarize=False, num_classes=num_classes, codec=codec)
@@ -64,32 +63,6 @@ def text_config(family: str = "vae", network: str = "rnn", model: dict | None = 
         "train": {"epochs": 3, "batch_size": 16, "lr": 3e-3, "report": False, "sample_grid": 0, "progress": False,
                   "device": "cpu", "eval_batch_size": 64, **(train or {})},
     })
-
-
-@pytest.fixture
-def text_runs(monkeypatch):
-    """Lets `load_run` read a text run's codec where vaekit.data.codec does not yet dispatch the
-    text modality (it comes with the `text` data set); a no-op where it does."""
-    from vaekit import run as rundir
-    from vaekit.data import codec as codecs
-    from vaekit.errors import CheckpointError
-    from vaekit.yamlio import loads_json
-
-    probe = TextCodec.fit(["a b"], max_length=4)
-    try:
-        if codecs.codec_from_dict(probe.to_dict(), "probe") == probe:
-            return
-    except CheckpointError:
-        pass
-    original = rundir.run_codec
-
-    def run_codec(run_dir, data_shape, metadata, weights):
-        raw = loads_json(metadata.get(codecs.META_KEY, "null"))
-        if isinstance(raw, dict) and raw.get("modality") == "text":
-            return TextCodec.from_dict(raw, str(weights))
-        return original(run_dir, data_shape, metadata, weights)
-
-    monkeypatch.setattr(rundir, "run_codec", run_codec)
 
 
 # Per family, what its tiny model section adds on text (as tests/models/test_contract.py's

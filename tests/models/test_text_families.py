@@ -10,8 +10,7 @@ import math
 import pytest
 import torch
 
-from text_helpers import (TINY_SEQUENCE_NETWORKS, TINY_TEXT_MODELS, corpus, text_config, text_dataset,
-                          text_runs)  # noqa: F401  (text_runs: a fixture)
+from text_helpers import TINY_SEQUENCE_NETWORKS, TINY_TEXT_MODELS, corpus, text_config, text_dataset
 from vaekit.config import dump_config, parse_config
 from vaekit.contract import EOS_ID, PAD_ID, Batch
 from vaekit.errors import ConfigError
@@ -155,34 +154,8 @@ def trained(tmp_path_factory):
     data = text_dataset(corpus(240), corpus(40, seed=1), corpus(40, seed=2), max_length=10)
     out = tmp_path_factory.mktemp("text-run")
     config = text_config("vae", train={"epochs": 4}, word_dropout=0.25)
-    with pytest.MonkeyPatch.context() as mp:
-        _allow_text_codec(mp)
-        run = vaekit.train(config, out, dataset=data, log=lambda msg: None)
+    run = vaekit.train(config, out, dataset=data, log=lambda msg: None)
     return run, data, out
-
-
-def _allow_text_codec(mp):
-    # what the text_runs fixture does, for a module-scoped fixture
-    from vaekit import run as rundir
-    from vaekit.data import codec as codecs
-    from vaekit.data.text import TextCodec
-    from vaekit.errors import CheckpointError
-    from vaekit.yamlio import loads_json
-
-    try:
-        codecs.codec_from_dict(DATA.codec.to_dict(), "probe")
-        return
-    except CheckpointError:
-        pass
-    original = rundir.run_codec
-
-    def run_codec(run_dir, data_shape, metadata, weights):
-        raw = loads_json(metadata.get(codecs.META_KEY, "null"))
-        if isinstance(raw, dict) and raw.get("modality") == "text":
-            return TextCodec.from_dict(raw, str(weights))
-        return original(run_dir, data_shape, metadata, weights)
-
-    mp.setattr(rundir, "run_codec", run_codec)
 
 
 def test_training_improves_the_elbo_and_keeps_the_resolved_config(trained):
@@ -199,7 +172,7 @@ def test_training_improves_the_elbo_and_keeps_the_resolved_config(trained):
 
 
 @torch.no_grad()
-def test_a_loaded_run_gives_identical_log_probs(trained, text_runs):  # noqa: F811
+def test_a_loaded_run_gives_identical_log_probs(trained):
     run, data, out = trained
     again = load_run(out)
     batch = data.test.batch(torch.arange(8))
@@ -247,10 +220,27 @@ def test_a_transformer_vae_trains_end_to_end(tmp_path):
 
     data = text_dataset(corpus(240), corpus(40, seed=1), max_length=10)
     config = text_config("vae", "transformer", train={"epochs": 3}, word_dropout=0.25)
-    with pytest.MonkeyPatch.context() as mp:
-        _allow_text_codec(mp)
-        run = vaekit.train(config, tmp_path / "run", dataset=data, log=lambda msg: None)
+    run = vaekit.train(config, tmp_path / "run", dataset=data, log=lambda msg: None)
     records = run.metrics()
     assert records[-1]["val_elbo"] > records[0]["val_elbo"] + 1.0, [r["val_elbo"] for r in records]
     assert run.config.model.encoder.vocab_size == data.codec.vocab_size
     assert len(data.codec.decode(run.model.sample(4))) == 4
+
+
+def test_the_text_preset_trains_on_the_shipped_sentences(tmp_path):
+    """configs/text.yaml through the text data set, at a tiny size: the vocabulary fills the config,
+    and the loaded run decodes its own samples with the codec stored with it."""
+    from pathlib import Path
+
+    import vaekit
+
+    root = Path(__file__).parents[2]
+    tiny = ["train.epochs=1", "train.report=false", "train.progress=false", "train.device=cpu", "model.latent_dim=4",
+            *(f"model.{p}.{k}={v}" for p in ("encoder", "decoder") for k, v in (("embedding_size", 8), ("hidden_size", 16))),
+            f"data.path={root / 'tests/data/fixtures/sentences.txt'}"]
+    config = vaekit.load_config(root / "configs/text.yaml", tiny)
+    run = vaekit.train(config, tmp_path / "run", log=lambda msg: None)
+    again = load_run(tmp_path / "run")
+    assert again.config.model.likelihood.vocab_size == again.codec.vocab_size == run.dataset().codec.vocab_size
+    lines = again.codec.decode(again.model.sample(3, generator=torch.Generator().manual_seed(0)))
+    assert len(lines) == 3 and all(isinstance(line, str) for line in lines)
