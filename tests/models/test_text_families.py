@@ -124,6 +124,27 @@ def test_same_seed_same_result(config, batch):
     assert torch.equal(seeded(lambda: a(batch).recon), seeded(lambda: b(batch).recon))
 
 
+def test_beta_and_free_bits_weigh_a_text_vae_as_written(batch):
+    """loss = -mean log p(x|z) + beta * sum_d max(mean KL_d, free_bits), on the same draw of z."""
+    model = build(resolved("vae"))
+    terms = seeded(lambda: model(batch))
+    per_dim = terms.kl_per_dim.mean(0)
+    assert per_dim.shape == (4,)
+    fb = float(per_dim.detach().median())  # some dimensions below the floor, some above
+    loss = seeded(lambda: reduce(model(batch), Weights(beta=0.5, free_bits=fb))).loss
+    expect = -terms.recon.mean() + 0.5 * torch.where(per_dim < fb, torch.full_like(per_dim, fb), per_dim).sum()
+    torch.testing.assert_close(loss, expect)
+
+
+def test_the_iwae_trains_on_the_k_sample_bound_of_text(batch):
+    model = build(resolved("iwae"))
+    terms = seeded(lambda: model(batch))
+    assert terms.recon.shape == (3, B)
+    log_w = terms.recon - terms.kl  # log p(x, z_k) - log q(z_k | x)
+    loss = seeded(lambda: reduce(model(batch), Weights())).loss
+    torch.testing.assert_close(loss, -(torch.logsumexp(log_w, 0) - math.log(3)).mean())
+
+
 # ----------------------------------------------------------------------------- what refuses text
 
 

@@ -28,7 +28,7 @@ IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in VARIANT
 
 def network_config(name: str, **kw):
     raw = {**TINY_SEQUENCE_NETWORKS[name], "vocab_size": V, **kw}
-    return parse_config({"model": {"encoder": raw}}, ).model.encoder
+    return parse_config({"model": {"encoder": raw}}).model.encoder
 
 
 def encoder(name, out=6, **kw):
