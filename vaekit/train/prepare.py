@@ -48,7 +48,8 @@ def _stored(out: Path):
 
 def for_data(config: Config, data: Dataset) -> Config:
     """`config` with what the data decide filled in: for a table, the mixed likelihood over its
-    columns. ConfigError for a likelihood that cannot model the data."""
+    columns; for text, the tokens likelihood and every vocab_size. ConfigError for a likelihood or
+    network that cannot model the data."""
     codec = data.codec
     if codec is not None and codec.modality == "text":
         return _for_text(config, codec.vocab_size, data.shape)
