@@ -106,10 +106,23 @@ class ObjectiveConfig:
 
     beta: float = 1.0
     warmup_epochs: float = 0.0  # beta rises linearly from 0 over this many epochs
+    # Cyclical annealing (Fu et al. 2019): M > 0 cycles over the whole training, in each of which
+    # beta rises linearly from 0 over the first `cycle_ratio` of the cycle, then holds.
+    cycles: int = 0
+    cycle_ratio: float = 0.5
     free_bits: float = 0.0  # nats per latent dimension (per layer for ladder) below which the KL is not pushed down
 
     def __post_init__(self) -> None:
-        _at_least("objective", self, beta=0, warmup_epochs=0, free_bits=0)
+        _at_least("objective", self, beta=0, warmup_epochs=0, cycles=0, free_bits=0)
+        if not 0.0 < self.cycle_ratio <= 1.0:
+            raise ConfigError(f"objective.cycle_ratio must lie in (0, 1] (the part of each cycle over which beta "
+                              f"rises), got {self.cycle_ratio:g}")
+        if self.cycles > 0 and self.warmup_epochs > 0:
+            raise ConfigError("objective.warmup_epochs (linear annealing) and objective.cycles (cyclical annealing) "
+                              "are two beta schedules; set one of them")
+        if self.cycles == 0 and self.cycle_ratio != 0.5:
+            raise ConfigError("objective.cycle_ratio shapes cyclical annealing, which is off; set objective.cycles "
+                              "(the number of cycles) too, or remove cycle_ratio")
 
 
 @dataclass(frozen=True)

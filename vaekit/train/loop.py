@@ -41,7 +41,7 @@ from vaekit.train import messages, state
 from vaekit.train.batches import batches, num_batches
 from vaekit.train.distributed import Distributed
 from vaekit.train.ema import EMA
-from vaekit.train.schedules import beta_at, capacity_at, lr_at, plateau_update
+from vaekit.train.schedules import beta_at, capacity_at, check_beta_schedule, lr_at, plateau_update
 from vaekit.train.state import Counters
 from vaekit.train.prepare import for_data, run_data
 from vaekit.train.step import Step
@@ -148,6 +148,8 @@ def _setup(config: Config, out: Path, dataset: Dataset | None, resume: bool, ove
     _check_objective(model, config.objective)
     if dist.enabled:
         _check_shares(dist, tc.batch_size, len(data.train))
+    steps_per_epoch = num_batches(len(data.train), tc.batch_size)
+    check_beta_schedule(config.objective, steps_per_epoch * tc.epochs)
     select_by = tc.select_by if tc.select_by != "auto" else model.traits.select_by
     model.on_train_start({"train_size": len(data.train)})  # facts a family may need (beta-TCVAE: the data size)
     step = Step(model, dist.wrap(model), tc, config.objective, all_ok=dist.all_ok)
@@ -168,7 +170,7 @@ def _setup(config: Config, out: Path, dataset: Dataset | None, resume: bool, ove
     meta = {"vaekit_version": __version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
             "num_classes": json.dumps(data.num_classes), codecs.META_KEY: codecs.codec_metadata(data.codec)}
     return Session(config, out, data, model, step, ema, gen, counters, dist, log, meta, select_by,
-                   steps_per_epoch=num_batches(len(data.train), tc.batch_size), config_pending=resume)
+                   steps_per_epoch=steps_per_epoch, config_pending=resume)
 
 
 def _epoch(s: Session) -> tuple[dict[str, Any], bool, float]:
@@ -191,7 +193,7 @@ def _epoch(s: Session) -> tuple[dict[str, Any], bool, float]:
                disable=not (tc.progress and dist.is_main and sys.stderr.isatty()))
     for batch in batches(s.data.train, tc.batch_size, s.gen, dist.device, s.data.dynamic_binarize,
                          rank=dist.rank, world_size=dist.world_size):
-        beta_t.fill_(beta_at(c.step, s.steps_per_epoch, s.config.objective))
+        beta_t.fill_(beta_at(c.step, s.steps_per_epoch, s.config.objective, total_steps))
         capacity_t.fill_(capacity_at(c.step, s.model.traits.kl_target))
         result = s.step(batch, lr_at(c.step, total_steps, tc, c.plateau_scale), beta_t, capacity_t)
         c.step += 1
@@ -273,10 +275,10 @@ def _log_epoch(s: Session, record: dict[str, Any], improved: bool) -> None:
     # Every figure printed reads the same way, higher is better: the objective (a loss) is negated.
     val = {k[4:]: v for k, v in record.items() if k.startswith("val_")}
     shown = f"val elbo {val['elbo']:.2f}" + (f"  val objective {-val['objective']:.2f}" if "objective" in val else "")
+    shown += " (best)" if improved and s.select_by != "last" else ""
     label = messages.epoch_label(record["epoch"], record["epoch"], s.counters.elapsed, s.config.train)
     unit = "img/s" if s.data.is_image else "ex/s"  # images, or rows of a table
-    s.log(f"{label}  train elbo {record.get('train_elbo', math.nan):.2f}  "
-          f"{shown}{' (best)' if improved and s.select_by != 'last' else ''}  {record['images_per_sec']:.0f} {unit}")
+    s.log(f"{label}  train elbo {record.get('train_elbo', math.nan):.2f}  {shown}  {record['images_per_sec']:.0f} {unit}")
 
 
 def _stop_reason(s: Session, callbacks: Sequence[Any], record: dict[str, Any], train_time: float) -> str | None:
@@ -390,8 +392,8 @@ def _check_objective(model, objective) -> None:
     ignored = model.traits.ignores
     if objective.free_bits > 0 and "free_bits" in ignored:
         raise ConfigError(f"model '{model.config.name}' does not use objective.free_bits; remove it")
-    if (objective.beta != 1.0 or objective.warmup_epochs > 0) and "beta" in ignored:
-        raise ConfigError(f"model '{model.config.name}' does not use objective.beta or warmup_epochs; remove them")
+    if (objective.beta != 1.0 or objective.warmup_epochs > 0 or objective.cycles > 0) and "beta" in ignored:
+        raise ConfigError(f"model '{model.config.name}' does not use objective.beta, warmup_epochs or cycles; remove them")
 
 
 def _write_report(run: "rundir.Run", log: Callable[[str], None]) -> None:
