@@ -161,11 +161,20 @@ class TrainConfig:
     sample_sampler: Literal["prior", "gmm"] = "prior"
     sample_components: int = 10
     report: bool = True  # write report.html (vaekit report) at the end of training
+    # Aggressive training of the inference network (He et al. 2019): while on, each step first
+    # trains the encoder alone on fresh batches until its loss stops falling, then the rest of the
+    # model once; it ends for good after the first epoch whose validation I(x;z) falls.
+    aggressive: bool = False
+    aggressive_inner_steps: int = 100  # at most this many encoder steps per step
+    aggressive_window: int = 10  # the inner loop stops when the mean loss of this many encoder steps rises
 
     def __post_init__(self) -> None:
         _at_least("train", self, epochs=1, batch_size=1, eval_batch_size=1, lr=0, min_lr=0, weight_decay=0,
                   grad_clip=0, max_bad_steps=0, skip_grad_norm=0, patience=0, max_minutes=0, sample_grid=0, sample_components=1,
-                  plateau_patience=1, lr_warmup_steps=0)
+                  plateau_patience=1, lr_warmup_steps=0, aggressive_inner_steps=1, aggressive_window=1)
+        if not self.aggressive and (self.aggressive_inner_steps, self.aggressive_window) != (100, 10):
+            raise ConfigError("train.aggressive_inner_steps and aggressive_window shape aggressive training, which is "
+                              "off; set train.aggressive=true too, or remove them")
         check_seed(self.seed, "train.seed", error=ConfigError)
         if self.min_lr > self.lr:  # the schedules would raise the rate to min_lr, not lower it
             raise ConfigError(f"train.min_lr ({self.min_lr:g}) must not exceed train.lr ({self.lr:g}), the rate the "
