@@ -27,6 +27,7 @@ counted in `skipped_steps`); the step's own guard then decides as always.
 from __future__ import annotations
 
 import math
+
 import torch
 
 from vaekit.config import TrainConfig
