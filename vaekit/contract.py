@@ -227,5 +227,14 @@ class Family(nn.Module):
         """Parameters trained on `Terms.aux` alone, by an optimizer of their own: none by default."""
         return []
 
+    def inference_parameters(self) -> list[nn.Parameter]:
+        """The inference network's parameters, those of q(z|x) alone: what aggressive training
+        (He et al. 2019, `train.aggressive`) steps on its own, the rest being the generative
+        model's. By default the `encoder` submodule's; none (aggressive training refused) for a
+        family without one. A family whose q(z|x) has more parts (the layers of a hierarchy)
+        lists them all."""
+        encoder = self._modules.get("encoder")  # a submodule by that name, not any attribute
+        return list(encoder.parameters()) if encoder is not None else []
+
     def on_train_start(self, facts: Mapping[str, Any]) -> None:
         """Facts about the training data (`train_size`) a family may need before its first step."""

@@ -106,10 +106,23 @@ class ObjectiveConfig:
 
     beta: float = 1.0
     warmup_epochs: float = 0.0  # beta rises linearly from 0 over this many epochs
+    # Cyclical annealing (Fu et al. 2019): M > 0 cycles over the whole training, in each of which
+    # beta rises linearly from 0 over the first `cycle_ratio` of the cycle, then holds.
+    cycles: int = 0
+    cycle_ratio: float = 0.5
     free_bits: float = 0.0  # nats per latent dimension (per layer for ladder) below which the KL is not pushed down
 
     def __post_init__(self) -> None:
-        _at_least("objective", self, beta=0, warmup_epochs=0, free_bits=0)
+        _at_least("objective", self, beta=0, warmup_epochs=0, cycles=0, free_bits=0)
+        if not 0.0 < self.cycle_ratio <= 1.0:
+            raise ConfigError(f"objective.cycle_ratio must lie in (0, 1] (the part of each cycle over which beta "
+                              f"rises), got {self.cycle_ratio:g}")
+        if self.cycles > 0 and self.warmup_epochs > 0:
+            raise ConfigError("objective.warmup_epochs (linear annealing) and objective.cycles (cyclical annealing) "
+                              "are two beta schedules; set one of them")
+        if self.cycles == 0 and self.cycle_ratio != 0.5:
+            raise ConfigError("objective.cycle_ratio shapes cyclical annealing, which is off; set objective.cycles "
+                              "(the number of cycles) too, or remove cycle_ratio")
 
 
 @dataclass(frozen=True)
@@ -148,11 +161,20 @@ class TrainConfig:
     sample_sampler: Literal["prior", "gmm"] = "prior"
     sample_components: int = 10
     report: bool = True  # write report.html (vaekit report) at the end of training
+    # Aggressive training of the inference network (He et al. 2019): while on, each step first
+    # trains the encoder alone on fresh batches until its loss stops falling, then the rest of the
+    # model once; it ends for good after the first epoch whose validation I(x;z) falls.
+    aggressive: bool = False
+    aggressive_inner_steps: int = 100  # at most this many encoder steps per step
+    aggressive_window: int = 10  # the inner loop stops when the mean loss of this many encoder steps rises
 
     def __post_init__(self) -> None:
         _at_least("train", self, epochs=1, batch_size=1, eval_batch_size=1, lr=0, min_lr=0, weight_decay=0,
                   grad_clip=0, max_bad_steps=0, skip_grad_norm=0, patience=0, max_minutes=0, sample_grid=0, sample_components=1,
-                  plateau_patience=1, lr_warmup_steps=0)
+                  plateau_patience=1, lr_warmup_steps=0, aggressive_inner_steps=1, aggressive_window=1)
+        if not self.aggressive and (self.aggressive_inner_steps, self.aggressive_window) != (100, 10):
+            raise ConfigError("train.aggressive_inner_steps and aggressive_window shape aggressive training, which is "
+                              "off; set train.aggressive=true too, or remove them")
         check_seed(self.seed, "train.seed", error=ConfigError)
         if self.min_lr > self.lr:  # the schedules would raise the rate to min_lr, not lower it
             raise ConfigError(f"train.min_lr ({self.min_lr:g}) must not exceed train.lr ({self.lr:g}), the rate the "

@@ -18,7 +18,7 @@ import yaml
 
 from vaekit.config import parse_config
 from vaekit.data import Dataset, Split
-from vaekit.errors import CheckpointError, DataError, OutputError, TrainingError
+from vaekit.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
 from vaekit.evaluate import elbo_stats
 from vaekit.evaluate.elbo import objective_stats
 from vaekit.models import build_model
@@ -173,6 +173,26 @@ def test_the_loop_passes_the_beta_and_lr_schedules(tmp_path, tiny_data, tiny_con
     assert lrs == pytest.approx([lr_at(k * STEPS - 1, 3 * STEPS, config.train) for k in (1, 2, 3)])
 
 
+def test_the_loop_passes_the_cyclical_beta_schedule_and_a_resumed_run_follows_it(tmp_path, tiny_data, tiny_config,
+                                                                                 monkeypatch):
+    config = tiny_config("train.epochs=3", "objective.cycles=2", "objective.cycle_ratio=0.5", "objective.beta=2")
+    calls = spy_on_loss(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, tmp_path / "run", tiny_data, callbacks=[StopAt(1)])
+    fit(config, tmp_path / "run", tiny_data, resume=True)
+    # T = 12 steps, 2 cycles of 6, beta rising over the first 3 steps of each, then held at 2.
+    cycle = [0.0, 2 / 3, 4 / 3, 2.0, 2.0, 2.0]
+    assert [c["beta"] for c in calls] == pytest.approx(cycle + cycle)
+    assert [r["beta"] for r in metrics(tmp_path / "run")] == pytest.approx([2.0, 2 / 3, 2.0])  # each epoch's last step
+
+
+def test_cycles_shorter_than_a_step_and_families_without_beta_are_refused(tmp_path, tiny_data, tiny_config):
+    with pytest.raises(ConfigError, match="objective.cycles=13 cuts a training of 12 steps"):
+        fit(tiny_config("objective.cycles=13"), tmp_path / "a", tiny_data)
+    with pytest.raises(ConfigError, match="does not use objective.beta, warmup_epochs or cycles"):
+        fit(tiny_config("model.name=capacity_vae", "objective.cycles=2"), tmp_path / "b", tiny_data)
+
+
 def test_dynamic_binarization_draws_fresh_binary_batches(tmp_path, make_data, tiny_config, monkeypatch):
     data = make_data(dynamic=True)
     assert data.dynamic_binarize and not data.binary  # grey training values
@@ -198,6 +218,7 @@ RESUME_VARIANTS = {
     "ema": ("train.ema_decay=0.9",),
     "dynamic": (),
     "plateau": ("train.lr_schedule=plateau", "train.plateau_patience=1", "train.lr=0.1"),
+    "cyclical": ("objective.cycles=2", "objective.cycle_ratio=0.5"),
 }
 
 

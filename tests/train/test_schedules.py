@@ -1,4 +1,5 @@
-"""Beta warm-up and learning-rate schedules: values at chosen steps against hand computations."""
+"""Beta annealing (linear and cyclical) and learning-rate schedules: values at chosen steps against
+hand computations and against the cyclical schedule's reference code."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import math
 
 import pytest
 
-from vaekit.config import ObjectiveConfig, TrainConfig
-from vaekit.train.schedules import beta_at, lr_at, plateau_update
+from vaekit.config import ObjectiveConfig, TrainConfig, parse_config
+from vaekit.errors import ConfigError, InputError
+from vaekit.train.schedules import beta_at, check_beta_schedule, lr_at, plateau_update
 
 
 def test_beta_rises_linearly_over_the_warmup_epochs():
@@ -21,6 +23,75 @@ def test_beta_rises_linearly_over_the_warmup_epochs():
 def test_beta_without_warmup_is_constant():
     obj = ObjectiveConfig(beta=0.25)
     assert {beta_at(s, 7, obj) for s in (0, 1, 1000)} == {0.25}
+
+
+def test_cyclical_beta_by_hand():
+    # T = 20 steps, M = 2 cycles of 10 steps, R = 0.5: beta rises over 5 steps, holds for 5.
+    obj = ObjectiveConfig(beta=2.0, cycles=2, cycle_ratio=0.5)
+    rise = [0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.0, 2.0, 2.0, 2.0]
+    assert [beta_at(s, 7, obj, total_steps=20) for s in range(20)] == pytest.approx(rise + rise)
+    # T = 10, M = 4: cycles of T/M = 2.5 steps, restarting every ceil(2.5) = 3 steps; tau = (s mod 3) / 2.5.
+    obj = ObjectiveConfig(beta=1.0, cycles=4, cycle_ratio=0.5)
+    assert [beta_at(s, 7, obj, total_steps=10) for s in range(10)] == pytest.approx(
+        [0.0, 0.8, 1.0, 0.0, 0.8, 1.0, 0.0, 0.8, 1.0, 0.0])
+    # R = 1: beta rises over the whole cycle and never holds.
+    obj = ObjectiveConfig(beta=1.0, cycles=1, cycle_ratio=1.0)
+    assert [beta_at(s, 7, obj, total_steps=4) for s in range(4)] == pytest.approx([0.0, 0.25, 0.5, 0.75])
+
+
+def frange_cycle_linear(n_iter: int, start: float = 0.0, stop: float = 1.0, n_cycle: int = 4, ratio: float = 0.5):
+    """The schedule of Fu et al.'s own code (github.com/haofuml/cyclical_annealing, README), kept
+    as they wrote it: an independent computation for T divisible by M."""
+    schedule = [stop] * n_iter
+    period = n_iter / n_cycle
+    step = (stop - start) / (period * ratio)
+    for c in range(n_cycle):
+        v, i = start, 0
+        while v <= stop and int(i + c * period) < n_iter:
+            schedule[int(i + c * period)] = v
+            v += step
+            i += 1
+    return schedule
+
+
+@pytest.mark.parametrize("total, cycles, ratio", [(40, 4, 0.5), (60, 3, 0.25), (24, 2, 1.0), (50, 5, 0.8)])
+def test_cyclical_beta_matches_the_papers_reference_code(total, cycles, ratio):
+    obj = ObjectiveConfig(beta=1.0, cycles=cycles, cycle_ratio=ratio)
+    ours = [beta_at(s, 3, obj, total_steps=total) for s in range(total)]
+    assert ours == pytest.approx(frange_cycle_linear(total, n_cycle=cycles, ratio=ratio), abs=1e-9)
+
+
+def test_cyclical_beta_is_a_pure_function_of_the_step():
+    obj = ObjectiveConfig(beta=0.5, cycles=3, cycle_ratio=0.5)
+    whole = [beta_at(s, 4, obj, total_steps=36) for s in range(36)]
+    resumed = [beta_at(s, 4, obj, total_steps=36) for s in range(20, 36)]  # a run resumed at step 20
+    assert resumed == whole[20:]
+    assert max(whole) == pytest.approx(0.5) and whole.count(0.0) == 3  # three restarts at 0
+
+
+def test_cyclical_beta_needs_the_total_steps():
+    with pytest.raises(InputError, match="total_steps"):
+        beta_at(3, 4, ObjectiveConfig(cycles=2))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["objective.cycle_ratio=0", "objective.cycles=2"], r"objective.cycle_ratio must lie in \(0, 1\]"),
+    (["objective.cycle_ratio=1.5", "objective.cycles=2"], r"objective.cycle_ratio must lie in \(0, 1\]"),
+    (["objective.cycles=-1"], "objective.cycles must be at least 0"),
+    (["objective.cycles=2", "objective.warmup_epochs=3"], "two beta schedules; set one of them"),
+    (["objective.cycle_ratio=0.25"], "cyclical annealing, which is off; set objective.cycles"),
+    (["objective.cycles=1.5"], "objective.cycles"),
+])
+def test_cyclical_settings_are_validated(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_config({}, overrides)
+
+
+def test_cycles_shorter_than_a_step_are_refused():
+    check_beta_schedule(ObjectiveConfig(cycles=4, cycle_ratio=0.5), 8)  # rises of one step each: allowed
+    with pytest.raises(ConfigError, match=r"objective.cycles=5 cuts a training of 8 steps .* use fewer cycles"):
+        check_beta_schedule(ObjectiveConfig(cycles=5, cycle_ratio=0.5), 8)
+    check_beta_schedule(ObjectiveConfig(warmup_epochs=100.0), 1)  # linear warm-up has no such limit
 
 
 def test_lr_warmup_then_constant():

@@ -98,3 +98,19 @@ def test_families_with_auxiliary_parameters_train_under_torchrun(tmp_path, famil
     run = launch(tmp_path / "run", "none", f"model.name={family}", "train.epochs=2")
     assert run.returncode == 0, run.stderr[-3000:]
     assert load_run(tmp_path / "run").summary()["processes"] == 2
+
+
+def test_aggressive_training_under_torchrun_resumes_as_if_never_stopped(tmp_path):
+    """Two processes take the same fresh batches and stop each inner loop together (a process
+    that stopped alone would hang the other's next collective); the phase's state resumes."""
+    aggressive = ("train.aggressive=true", "train.aggressive_inner_steps=6", "train.aggressive_window=2")
+    whole = launch(tmp_path / "whole", "none", *aggressive)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    stopped = launch(tmp_path / "parts", "stop-at-2", *aggressive)
+    assert stopped.returncode != 0
+    resumed = launch(tmp_path / "parts", "resume", *aggressive)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = weights(tmp_path / "whole"), weights(tmp_path / "parts")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
+    assert records[0]["aggressive"] and records[0]["encoder_steps"] >= 8 and all("val_mi" in r for r in records)

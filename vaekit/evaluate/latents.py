@@ -101,8 +101,9 @@ def collapse_warning(active_units: int | Sequence[int], latent_dim: int, mutual_
     else:
         dims = sorted(int(d) for d in active_units)
     active_units = len(dims)
-    remedies = ("KL warm-up (objective.warmup_epochs=10), free bits (objective.free_bits=0.5) or a weaker "
-                "decoder (fewer or narrower layers)")
+    remedies = ("KL warm-up (objective.warmup_epochs=10) or cyclical annealing (objective.cycles=4), free bits "
+                "(objective.free_bits=0.5), aggressive encoder training (train.aggressive=true) or a weaker decoder "
+                "(fewer or narrower layers)")
     if active_units == 0 or mutual_info < MI_COLLAPSED:
         return (f"posterior collapse: the codes barely depend on the input ({active_units} of {latent_dim} latent "
                 f"units active, I(x;z) = {mutual_info:.3f} nats, KL {float(kl.sum()):.3f} nats), so the decoder "
@@ -120,8 +121,8 @@ def few_active_warning(active: Sequence[int], latent_dim: int, data_dims: int | 
     `data_dims` < latent_dim dimensions (a 3-column table) need no more than that many units."""
     if len(active) >= min(latent_dim, data_dims or latent_dim) / 2:
         return None
-    fixes = ("train longer (train.epochs), or add KL warm-up (objective.warmup_epochs=10) or free bits "
-             "(objective.free_bits=0.5)")
+    fixes = ("train longer (train.epochs), or add KL warm-up (objective.warmup_epochs=10), free bits "
+             "(objective.free_bits=0.5) or aggressive encoder training (train.aggressive=true)")
     if not active:
         return (f"no latent unit is active on the validation split (0 of {latent_dim}): the posterior has collapsed "
                 f"and the decoder ignores z; {fixes}")

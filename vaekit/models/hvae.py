@@ -68,6 +68,10 @@ class HVAE(LayeredVAE):
     def network_inputs(self) -> tuple[tuple[int, ...], int]:
         return self.data_shape, sum(self.dims)
 
+    def inference_parameters(self) -> list[nn.Parameter]:
+        """q(z_L | x) and every q(z_i | x, z_{i+1}); p(z_i | z_{i+1}) is the generative model's."""
+        return [p for m in (self.encoder, self.q_x, self.q_z, self.q_joint) for p in m.parameters()]
+
     def _gaussian(self, h: torch.Tensor) -> DiagonalGaussian:
         return DiagonalGaussian.from_params(h, self.config.logvar_min, self.config.logvar_max)
 

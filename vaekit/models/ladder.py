@@ -68,6 +68,11 @@ class LadderVAE(LayeredVAE):
     def encoder_features(self) -> int:
         return self.config.hidden
 
+    def inference_parameters(self) -> list[nn.Parameter]:
+        """The bottom-up pass (the encoder, its blocks and heads). The top-down p(z_i | z_{i+1}),
+        which the posterior merges with, is the generative model's."""
+        return [p for m in (self.encoder, self.up, self.up_heads) for p in m.parameters()]
+
     def network_inputs(self) -> tuple[tuple[int, ...], int]:
         return self.data_shape, self.dims[0]
 

@@ -28,14 +28,27 @@ def batches(split: Split, batch_size: int, generator: torch.Generator, device: t
     order = torch.randperm(n, generator=generator)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
-        idx = order[start : start + batch_size]
-        batch = split.batch(idx)
-        if dynamic_binarize:
-            batch = batch.with_x(torch.bernoulli(batch.x, generator=generator))
-        if world_size > 1:  # the loop makes every batch whole and a multiple of world_size
-            per = len(idx) // world_size
-            batch = batch[rank * per : (rank + 1) * per]
-        yield batch.to(device, non_blocking=True)
+        yield _cut(split, order[start : start + batch_size], generator, device, dynamic_binarize, rank, world_size)
+
+
+def random_batch(split: Split, batch_size: int, generator: torch.Generator, device: torch.device,
+                 dynamic_binarize: bool = False, rank: int = 0, world_size: int = 1) -> Batch:
+    """One batch of `batch_size` distinct examples drawn at random (aggressive training's fresh
+    minibatches), this process's share of it, from `generator`: the epoch order's generator, whose
+    saved state makes a resumed run draw them again."""
+    idx = torch.randperm(len(split), generator=generator)[:batch_size]
+    return _cut(split, idx, generator, device, dynamic_binarize, rank, world_size)
+
+
+def _cut(split: Split, idx: torch.Tensor, generator: torch.Generator, device: torch.device,
+         dynamic_binarize: bool, rank: int, world_size: int) -> Batch:
+    batch = split.batch(idx)
+    if dynamic_binarize:
+        batch = batch.with_x(torch.bernoulli(batch.x, generator=generator))
+    if world_size > 1:  # the loop makes every batch whole and a multiple of world_size
+        per = len(idx) // world_size
+        batch = batch[rank * per : (rank + 1) * per]
+    return batch.to(device, non_blocking=True)
 
 
 def num_batches(n: int, batch_size: int, drop_last: bool = True) -> int:

@@ -192,6 +192,15 @@ class Distributed:
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
         return {k: float(v) for k, v in zip(keys, t.tolist())}
 
+    def mean(self, value: torch.Tensor | float) -> float:
+        """The mean of `value` over the processes, as a float: a loss measured on each process's
+        equal share of a global batch (aggressive training's stopping rule), decided alike by all."""
+        if not self.enabled:
+            return float(value)
+        t = torch.as_tensor(value).detach().to(self._comm_device, torch.float64).reshape(1)
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+        return float(t.item()) / self.world_size
+
     def broadcast(self, obj: T) -> T:
         """Rank 0's `obj` (a picklable value: a stop decision, an epoch record) in every process."""
         if not self.enabled:

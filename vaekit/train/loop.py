@@ -38,10 +38,11 @@ from vaekit.sample import sample_grid, save_grid
 from vaekit.sample.samplers import fitted_sampler, require_codes
 from vaekit import files, weights
 from vaekit.train import messages, state
+from vaekit.train.aggressive import Aggressive
 from vaekit.train.batches import batches, num_batches
 from vaekit.train.distributed import Distributed
 from vaekit.train.ema import EMA
-from vaekit.train.schedules import beta_at, capacity_at, lr_at, plateau_update
+from vaekit.train.schedules import beta_at, capacity_at, check_beta_schedule, lr_at, plateau_update
 from vaekit.train.state import Counters
 from vaekit.train.prepare import for_data, run_data
 from vaekit.train.step import Step
@@ -74,6 +75,7 @@ class Session:
     meta: dict[str, str]
     select_by: str
     steps_per_epoch: int = 0
+    aggressive: Aggressive | None = None  # train.aggressive: He et al.'s inner loop and its phase
     bad_in_row: int = 0
     config_pending: bool = False  # a resumed run records its overrides with its first new state
 
@@ -148,6 +150,8 @@ def _setup(config: Config, out: Path, dataset: Dataset | None, resume: bool, ove
     _check_objective(model, config.objective)
     if dist.enabled:
         _check_shares(dist, tc.batch_size, len(data.train))
+    steps_per_epoch = num_batches(len(data.train), tc.batch_size)
+    check_beta_schedule(config.objective, steps_per_epoch * tc.epochs)
     select_by = tc.select_by if tc.select_by != "auto" else model.traits.select_by
     model.on_train_start({"train_size": len(data.train)})  # facts a family may need (beta-TCVAE: the data size)
     step = Step(model, dist.wrap(model), tc, config.objective, all_ok=dist.all_ok)
@@ -168,7 +172,8 @@ def _setup(config: Config, out: Path, dataset: Dataset | None, resume: bool, ove
     meta = {"vaekit_version": __version__, "model": config.model.name, "data_shape": json.dumps(list(data.shape)),
             "num_classes": json.dumps(data.num_classes), codecs.META_KEY: codecs.codec_metadata(data.codec)}
     return Session(config, out, data, model, step, ema, gen, counters, dist, log, meta, select_by,
-                   steps_per_epoch=num_batches(len(data.train), tc.batch_size), config_pending=resume)
+                   steps_per_epoch=steps_per_epoch, config_pending=resume,
+                   aggressive=Aggressive(step, data, tc, dist, gen) if tc.aggressive else None)
 
 
 def _epoch(s: Session) -> tuple[dict[str, Any], bool, float]:
@@ -177,6 +182,7 @@ def _epoch(s: Session) -> tuple[dict[str, Any], bool, float]:
     tc, c, dist = s.config.train, s.counters, s.dist
     epoch = c.epoch + 1
     total_steps = s.steps_per_epoch * tc.epochs
+    aggressive = s.aggressive is not None and not c.aggressive_ended  # this epoch trains the encoder aggressively
     s.model.train()
     if dist.enabled:
         # Each process draws its own noise (posterior draws, prior samples), from a stream that
@@ -191,9 +197,12 @@ def _epoch(s: Session) -> tuple[dict[str, Any], bool, float]:
                disable=not (tc.progress and dist.is_main and sys.stderr.isatty()))
     for batch in batches(s.data.train, tc.batch_size, s.gen, dist.device, s.data.dynamic_binarize,
                          rank=dist.rank, world_size=dist.world_size):
-        beta_t.fill_(beta_at(c.step, s.steps_per_epoch, s.config.objective))
+        beta_t.fill_(beta_at(c.step, s.steps_per_epoch, s.config.objective, total_steps))
         capacity_t.fill_(capacity_at(c.step, s.model.traits.kl_target))
-        result = s.step(batch, lr_at(c.step, total_steps, tc, c.plateau_scale), beta_t, capacity_t)
+        lr = lr_at(c.step, total_steps, tc, c.plateau_scale)
+        if aggressive:  # the inference network alone first, then the rest of the model
+            c.skipped_steps += s.aggressive.encoder_steps(batch, lr, beta_t, capacity_t)
+        result = s.step(batch, lr, beta_t, capacity_t, part="generative" if aggressive else "all")
         c.step += 1
         if not result.ok:
             c.skipped_steps += 1
@@ -221,12 +230,13 @@ def _epoch(s: Session) -> tuple[dict[str, Any], bool, float]:
     c.elapsed += train_time
     c.epoch = epoch
     val, improved = _validate(s, epoch)
+    phase = s.aggressive.end_epoch(s.model, c, aggressive) if s.aggressive is not None else {}
     lr_used = lr_at(c.step - 1, total_steps, tc, c.plateau_scale)  # before the plateau cut
     c.plateau_scale = plateau_update(c.plateau_scale, c.epochs_since_best, tc)
     record = {
         "epoch": epoch, "step": c.step,
         **{f"train_{k}": float(v) / max(1, seen) for k, v in totals.items()},
-        **{f"val_{k}": v for k, v in val.items()},
+        **{f"val_{k}": v for k, v in val.items()}, **phase,
         "lr": lr_used, "beta": float(beta_t), "skipped_steps": c.skipped_steps,
         "images_per_sec": seen / max(train_time, 1e-9), "time": c.elapsed,
     }
@@ -273,10 +283,14 @@ def _log_epoch(s: Session, record: dict[str, Any], improved: bool) -> None:
     # Every figure printed reads the same way, higher is better: the objective (a loss) is negated.
     val = {k[4:]: v for k, v in record.items() if k.startswith("val_")}
     shown = f"val elbo {val['elbo']:.2f}" + (f"  val objective {-val['objective']:.2f}" if "objective" in val else "")
+    shown += " (best)" if improved and s.select_by != "last" else ""
+    if "mi" in val:  # train.aggressive
+        shown += f"  val I(x;z) {val['mi']:.2f}" + (" (aggressive)" if record["aggressive"] else "")
     label = messages.epoch_label(record["epoch"], record["epoch"], s.counters.elapsed, s.config.train)
     unit = "img/s" if s.data.is_image else "ex/s"  # images, or rows of a table
-    s.log(f"{label}  train elbo {record.get('train_elbo', math.nan):.2f}  "
-          f"{shown}{' (best)' if improved and s.select_by != 'last' else ''}  {record['images_per_sec']:.0f} {unit}")
+    s.log(f"{label}  train elbo {record.get('train_elbo', math.nan):.2f}  {shown}  {record['images_per_sec']:.0f} {unit}")
+    if record.get("aggressive") and s.counters.aggressive_ended:
+        s.log("the validation I(x;z) fell: aggressive training of the inference network ends here")
 
 
 def _stop_reason(s: Session, callbacks: Sequence[Any], record: dict[str, Any], train_time: float) -> str | None:
@@ -390,8 +404,8 @@ def _check_objective(model, objective) -> None:
     ignored = model.traits.ignores
     if objective.free_bits > 0 and "free_bits" in ignored:
         raise ConfigError(f"model '{model.config.name}' does not use objective.free_bits; remove it")
-    if (objective.beta != 1.0 or objective.warmup_epochs > 0) and "beta" in ignored:
-        raise ConfigError(f"model '{model.config.name}' does not use objective.beta or warmup_epochs; remove them")
+    if (objective.beta != 1.0 or objective.warmup_epochs > 0 or objective.cycles > 0) and "beta" in ignored:
+        raise ConfigError(f"model '{model.config.name}' does not use objective.beta, warmup_epochs or cycles; remove them")
 
 
 def _write_report(run: "rundir.Run", log: Callable[[str], None]) -> None:

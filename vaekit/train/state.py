@@ -32,6 +32,10 @@ class Counters:
     plateau_scale: float = 1.0
     skipped_steps: int = 0
     elapsed: float = 0.0  # seconds of training so far, over all sessions of the run
+    # train.aggressive (vaekit.train.aggressive): whether the aggressive phase has ended, and the
+    # validation I(x;z) after its last epoch, which the next must not fall below.
+    aggressive_ended: bool = False
+    last_mi: float = 0.0
 
 
 def prepare_dir(out: Path, resume: bool, overwrite: bool, write_probe: bool = True) -> Path:

@@ -6,6 +6,14 @@ model's `forward` (so DistributedDataParallel synchronises the gradients), reduc
 `vaekit.objectives.reduce`, and steps the auxiliary parameters (a discriminator, a code prior)
 with an optimizer of their own. The loss and the auxiliary loss go through one backward pass;
 the contract says each reaches only its own parameters, which the first step checks.
+
+Aggressive training (`vaekit.train.aggressive`) steps one part of the model at a time: a step of
+`part="inference"` updates the family's `inference_parameters()` alone, one of
+`part="generative"` every other parameter. Both parts stay in the one Adam: its state is kept per
+parameter and it passes over parameters without a gradient, so dropping the other part's
+gradients is exactly a separate optimizer per part (He et al. 2019), with one saved state. As in
+their code, the whole loss is back-propagated and clipping and the guard see the whole gradient
+before the other part's is dropped.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ import torch
 
 from vaekit.config import ObjectiveConfig, TrainConfig
 from vaekit.contract import Batch, Family
-from vaekit.errors import TrainingError
+from vaekit.errors import ConfigError, TrainingError
 from vaekit.objectives import Loss, Weights, reduce
 
 
@@ -50,13 +58,23 @@ class Step:
         self.objective = torch.compile(self._objective) if tc.compile else self._objective
         self.autocast = torch.autocast(_device(model).type, dtype=torch.bfloat16, enabled=tc.precision == "bf16")
         self._checked = not self.aux_params  # the separation of the two losses, checked on the first step
+        # part -> the parameters its steps leave alone; aggressive training adds its two parts.
+        self.parts: dict[str, list[torch.nn.Parameter]] = {"all": []}
+        if tc.aggressive:
+            inference = split_inference(model, self.params)
+            ids = {id(p) for p in inference}
+            self.parts.update(inference=[p for p in self.params if id(p) not in ids], generative=inference)
 
     def _objective(self, batch: Batch, beta: torch.Tensor, capacity: torch.Tensor) -> Loss:
         # Through `net`, the DDP wrapper in a distributed run: its forward synchronises the gradients.
         return reduce(self.net(batch), Weights(beta, self.free_bits, capacity), self.model.traits.kl_target)
 
-    def __call__(self, batch: Batch, lr: float, beta: torch.Tensor, capacity: torch.Tensor) -> StepResult:
+    def __call__(self, batch: Batch, lr: float, beta: torch.Tensor, capacity: torch.Tensor,
+                 part: str = "all") -> StepResult:
+        """One step on `batch`, updating the parameters of `part`: "all", or under aggressive
+        training "inference" (the encoder alone) or "generative" (every other parameter)."""
         tc = self.tc
+        dropped = self.parts[part]
         for opt in self.optimizers:
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -82,6 +100,8 @@ class Step:
         if ok and tc.skip_grad_norm > 0 and float(gnorm) > tc.skip_grad_norm:
             ok = False
         ok = self.all_ok(ok)
+        for p in dropped:  # a one-part step: the other part's gradients go, and Adam passes over them
+            p.grad = None
         if ok:
             for opt in self.optimizers:
                 opt.step()
@@ -102,6 +122,26 @@ class Step:
                                     f"trained on its own objective: detach them in forward (see vaekit.contract)")
 
 
+def split_inference(model: Family, params: list[torch.nn.Parameter]) -> list[torch.nn.Parameter]:
+    """The family's inference network among the trained `params`, checked fit for aggressive
+    training: a Gaussian posterior (its I(x;z) decides when the phase ends), no auxiliary
+    optimizer, and both parts non-empty. ConfigError otherwise."""
+    name = model.config.name
+    if not model.traits.gaussian_posterior:
+        raise ConfigError(f"train.aggressive trains the inference network of a Gaussian posterior; model '{name}' "
+                          f"has a deterministic encoder; remove train.aggressive")
+    if model.auxiliary_parameters():
+        raise ConfigError(f"model '{name}' trains auxiliary parameters with an optimizer of their own, which "
+                          f"train.aggressive does not combine with; remove train.aggressive")
+    trained = {id(p) for p in params}
+    inference = [p for p in model.inference_parameters() if id(p) in trained]
+    if not inference or len(inference) == len(params):
+        what = "declares no inference network" if not inference else "has no parameters outside its inference network"
+        raise ConfigError(f"model '{name}' {what} (Family.inference_parameters), so train.aggressive cannot step "
+                          f"the encoder and the decoder apart; remove train.aggressive")
+    return inference
+
+
 def adam(params: list[torch.nn.Parameter], tc: TrainConfig) -> torch.optim.Optimizer:
     """Adam, fused into one kernel per step where the platform supports it."""
     try:
@@ -114,4 +154,4 @@ def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-__all__ = ["Step", "StepResult", "adam"]
+__all__ = ["Step", "StepResult", "adam", "split_inference"]
