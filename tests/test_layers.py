@@ -59,7 +59,8 @@ WORK_TABLE: dict[str, set[str]] = {
 }
 LIBRARY = COMPONENTS | set(WORK_TABLE)
 TOP_TABLE: dict[str, set[str]] = {
-    "commands": LIBRARY,
+    "text_commands": LIBRARY,  # what the commands do on a text run
+    "commands": LIBRARY | {"text_commands"},
     "cli": LIBRARY | {"commands"},
     "__main__": {"cli"},
     "vaekit": LIBRARY,  # the public API; nothing inside vaekit imports it

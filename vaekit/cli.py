@@ -117,7 +117,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--components", type=count(1, MAX_COMPONENTS), default=10,
                    help=f"mixture components of the gmm sampler, 1 to {MAX_COMPONENTS:,} (default 10)")
     s.add_argument("--class", dest="cls", type=label, metavar="LABEL", default=None, help="generate this class (conditional models)")
-    s.add_argument("--out", help="output file (default RUN/samples.png)")
+    s.add_argument("--decode", choices=["greedy", "sample"], default=None,
+                   help="text runs: greedy (the likeliest word at each step; the default) or sample (each word drawn)")
+    s.add_argument("--token-temperature", type=finite(min_exclusive=0, max=MAX_TEMPERATURE), default=None,
+                   help="text runs, --decode sample: the words' softmax temperature (default 1)")
+    s.add_argument("--top-k", type=count(1), default=None, metavar="K",
+                   help="text runs, --decode sample: draw each word among the K likeliest (default: all)")
+    s.add_argument("--out", help="output file (default RUN/samples.png; samples.csv, samples.txt or samples.npy by "
+                                 "the run's data; - prints a text run's sentences)")
     s.set_defaults(func=commands.cmd_sample)
 
     y = run_cmd("synthesize", "write synthetic rows of a table run as CSV, drawn from the model")
@@ -147,7 +154,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("-n", "--n", type=count(1, MAX_IMAGES), default=32,
                    help=f"number of examples (the first of the split), 1 to {MAX_IMAGES:,} (default 32)")
     r.add_argument("--split", choices=splits, default="test", help="where the examples come from (default test)")
-    r.add_argument("--out", help="output file (default RUN/reconstructions.png)")
+    r.add_argument("--out", help="output file (default RUN/reconstructions.png; reconstructions.tsv for text, "
+                                 "- prints it)")
     r.set_defaults(func=commands.cmd_reconstruct)
 
     i = run_cmd("interpolate", "decode straight lines between pairs of encoded examples")
@@ -156,7 +164,10 @@ def parser() -> argparse.ArgumentParser:
                    help=f"decodings per line, both ends included, 2 to {MAX_STEPS} (default 8)")
     i.add_argument("--split", choices=splits, default="test", help="where the examples come from (default test)")
     i.add_argument("--seed", type=seed(), default=0, help="picks the pairs (default 0)")
-    i.add_argument("--out", help="output file (default RUN/interpolations.png)")
+    i.add_argument("--between", nargs=2, action="append", metavar=("SENTENCE", "SENTENCE"),
+                   help="text runs: interpolate between these two sentences (repeatable) instead of the split's pairs")
+    i.add_argument("--out", help="output file (default RUN/interpolations.png; interpolations.txt for text, "
+                                 "- prints it)")
     i.set_defaults(func=commands.cmd_interpolate)
 
     a = run_cmd("anomaly", "score examples by -ELBO or NLL; AUROC and AUPRC given the normal classes")
@@ -164,6 +175,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--score", choices=["elbo", "nll"], default="elbo", help="negative ELBO, or importance-sampled NLL")
     a.add_argument("-k", "--importance-samples", type=count(1, MAX_K), default=100, help=f"K for --score nll, 1 to {MAX_K:,} (default 100)")
     a.add_argument("--normal", type=label, action="append", help="a normal class (repeatable); other labels are anomalies")
+    a.add_argument("--per-token", action="store_true",
+                   help="text runs: scores in nats per token (<eos> included) rather than per sentence")
     a.add_argument("--out", help="output folder (default the run directory)")
     a.set_defaults(func=commands.cmd_anomaly)
 

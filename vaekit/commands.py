@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from vaekit import text_commands as text
 from vaekit.errors import ConfigError
 
 
@@ -72,11 +73,18 @@ def _folder(path: Path) -> Path:
     return path
 
 
+# what a file of each suffix holds, for the error of an --out with another suffix
+_WRITTEN_AS = {".png": "images are written as PNG", ".csv": "table rows are written as CSV",
+               ".txt": "sentences are written as text", ".tsv": "sentences and their reconstructions are written "
+               "as tab-separated values", ".npy": "vectors are written as NumPy arrays"}
+
+
 def _out(args: argparse.Namespace, run, default: str) -> Path:
-    """Where a command's examples go: a PNG grid for an image run, a .npy array for the others.
+    """Where a command's examples go: a PNG grid for an image run, CSV rows for a table run, text
+    for a text run (the suffix of `default`: .txt, or .tsv for pairs), a .npy array for the others.
     --out names the file (the suffix is added when left off; another suffix is a ConfigError) or
     a folder, existing or written with a trailing slash, that gets the default name `default`."""
-    ext = {"image": ".png", "table": ".csv"}.get(run.codec.modality, ".npy")
+    ext = {"image": ".png", "table": ".csv", "text": Path(default).suffix}.get(run.codec.modality, ".npy")
     name = Path(default).with_suffix(ext).name
     if not args.out:
         path = run.path / name
@@ -87,9 +95,8 @@ def _out(args: argparse.Namespace, run, default: str) -> Path:
         if not path.suffix:
             path = path.with_name(path.name + ext)
         elif path.suffix.lower() != ext:
-            what = {".png": "images are written as PNG", ".csv": "table rows are written as CSV"}.get(
-                ext, "vectors are written as NumPy arrays")
-            raise ConfigError(f"--out {args.out}: {what}; name the file {path.with_suffix(ext)}")
+            raise ConfigError(f"--out {args.out}: {_WRITTEN_AS[ext]}; name the file {path.with_suffix(ext)}"
+                              + (" (or --out - for the terminal)" if ext in (".txt", ".tsv") else ""))
     _folder(path.parent)
     return path
 
@@ -108,6 +115,17 @@ def _save_examples(run, x, path: Path, nrow: int | None = None) -> Path:
         return save_grid(x.reshape(-1, *run.data_shape), path, nrow=nrow)
     atomic_write(path, lambda tmp: _save_npy(tmp, x.numpy()))
     return path
+
+
+def _emit(args: argparse.Namespace, run, default: str, content: str) -> None:
+    """A text run's output: written to --out (or RUN/`default`) and its path printed, as every
+    command does; `--out -` prints the text itself instead."""
+    if args.out == "-":
+        print(content, end="")
+        return
+    from vaekit.sample.text import write_sentences
+
+    print(write_sentences(_out(args, run, default), content))
 
 
 def _save_rows(rows, path: Path) -> Path:
@@ -162,6 +180,9 @@ def cmd_sample(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.sample import sample
 
     run = _load(args, overrides)
+    if text.is_text(run):
+        return _emit(args, run, "samples.txt", text.sample(args, run))
+    text.refuse_text_options(args, run)
     if run.codec.modality == "table":  # rows drawn from p(x|z), as vaekit synthesize writes them
         if args.sampler != "prior" or args.cls is not None:
             raise ConfigError("for a table run, vaekit sample draws from the prior; use vaekit synthesize --where "
@@ -185,6 +206,8 @@ def cmd_reconstruct(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.sample import reconstruction_pairs
 
     run = _load(args, overrides)
+    if text.is_text(run):
+        return _emit(args, run, "reconstructions.tsv", text.reconstruct(args, run))
     split = run.dataset().split(args.split)
     x = split.x[: args.n]
     pairs = reconstruction_pairs(run.model, x, None if split.y is None else split.y[: args.n])
@@ -197,12 +220,18 @@ def cmd_interpolate(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.sample import interpolate
 
     run = _load(args, overrides)
+    if not text.is_text(run):
+        text.refuse_text_options(args, run)
+    elif args.between:  # the sentences given, not pairs of the split
+        return _emit(args, run, "interpolations.txt", text.interpolate(args, run, None, None))
     x = run.dataset().split(args.split).x
     g = torch.Generator().manual_seed(args.seed)
     idx = torch.randperm(len(x), generator=g)[: 2 * args.pairs]
     if len(idx) < 2:
         raise ConfigError(f"the {args.split} split has fewer than 2 examples; nothing to interpolate")
     half = len(idx) // 2
+    if text.is_text(run):
+        return _emit(args, run, "interpolations.txt", text.interpolate(args, run, x[idx[:half]], x[idx[half : 2 * half]]))
     y = run.dataset().split(args.split).y
     ya, yb = (None, None) if y is None else (y[idx[:half]], y[idx[half : 2 * half]])
     path = interpolate(run.model, x[idx[:half]], x[idx[half : 2 * half]], args.steps, ya, yb)
@@ -226,6 +255,10 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
         path = out / f"embed_{args.split}_{name}.npy"
         atomic_write(path, lambda tmp, a=arr: _save_npy(tmp, a))
         print(path)
+    if text.is_text(run):  # the sentence of each row, as the model read it
+        from vaekit.sample.text import write_sentences
+
+        print(write_sentences(out / f"embed_{args.split}_sentences.txt", text.sentences(run, split.x)))
 
 
 def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
@@ -235,12 +268,18 @@ def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.files import atomic_write, write_json
 
     run = _load(args, overrides)
+    if not text.is_text(run):
+        text.refuse_text_options(args, run)
     split = run.dataset().split(args.split)
     scores = anomaly_scores(run.model, split.x, split.y, args.score, args.importance_samples)
+    if args.per_token:
+        scores = text.per_token(scores, split.x)
     result = {"split": args.split, "score": args.score, "num_examples": len(scores),
               "mean_score": float(scores.mean())}
     if args.score == "nll":
         result["importance_samples"] = args.importance_samples
+    if text.is_text(run):
+        result.update(per_token=bool(args.per_token), most_anomalous=text.most_anomalous(run, scores, split.x))
     if args.normal:
         if split.y is None:
             raise ConfigError(f"--normal needs labels, and the {args.split} split has none")

@@ -48,7 +48,9 @@ SAMPLES = "samples.png"
 def outputs(run_dir: Path) -> list[Path]:
     """Every file a run and the commands on it write (what --overwrite clears), config.yaml aside."""
     patterns = [STATE, WEIGHTS, SUMMARY, METRICS, SAMPLES, "eval_*.json", "reconstructions.png",
-                "interpolations.png", "embed_*.npy", "anomaly_*.json", "anomaly_*.npy", "report.html"]
+                "interpolations.png", "embed_*.npy", "anomaly_*.json", "anomaly_*.npy", "report.html",
+                # a text run's: sentences instead of pictures
+                "samples.txt", "reconstructions.tsv", "interpolations.txt", "embed_*_sentences.txt"]
     temp = [p for p in Path(run_dir).glob(".*.tmp") if TEMP_NAME.fullmatch(p.name)]  # left by killed writes
     return [p for pattern in patterns for p in Path(run_dir).glob(pattern)] + temp
 

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from vaekit.contract import Batch, Family
+from vaekit.contract import PAD_ID, Batch, Family
 from vaekit.checks import MAX_IMAGES, MAX_STEPS, MAX_TEMPERATURE, check_int, check_real, check_seed
-from vaekit.errors import ConfigError, InputError
+from vaekit.errors import ConfigError, DataError, InputError
 
 
 def _generator(model: nn.Module, seed: int | None) -> torch.Generator | None:
@@ -83,10 +83,41 @@ def _tensor(value: object, fn: str, what: str, name: str) -> torch.Tensor:
     return value
 
 
+def reads_tokens(model: nn.Module) -> bool:
+    """Whether `model` reads token ids (a text model: its likelihood is `tokens`), so that its
+    data are int64 ids (N, L) rather than numbers of the model's dtype."""
+    likelihood = model._modules.get("likelihood")  # a submodule by that name, as Family does for its encoder
+    return bool(likelihood is not None and likelihood.tokens)
+
+
+def _token_data(model: nn.Module, x: torch.Tensor, fn: str, name: str) -> torch.Tensor:
+    """Token ids x (N, L) for a text model, L at most the model's length, as int64; InputError
+    for numbers, another shape, an id outside the vocabulary or a row without a token."""
+    fix = "encode sentences with the run's codec: run.codec.encode(lines).ids"
+    if x.dtype.is_floating_point or x.dtype == torch.bool:
+        raise InputError(f"{fn} expects token ids {name} (an integer tensor) for this text model, got {x.dtype}; {fix}")
+    longest = model.data_shape[0]
+    if x.ndim != 2 or not 1 <= x.shape[1] <= longest:
+        raise InputError(f"{fn} expects token ids {name} of shape (N, L) with L from 1 to {longest} (the run's "
+                         f"max_length), got {_shape(x.shape)}; {fix}")
+    try:
+        model.likelihood.validate(x, f"{fn}'s {name}")
+    except DataError as e:
+        raise InputError(str(e)) from None
+    empty = (x == PAD_ID).all(1).nonzero().flatten()
+    if len(empty):
+        raise InputError(f"{fn}: row {int(empty[0])} of {name} is all padding; every sentence has at least its <eos> "
+                         f"({fix})")
+    return x.long()
+
+
 def _data(model: nn.Module, x: object, fn: str, name: str = "x") -> torch.Tensor:
     """Examples x (N, *data_shape) as floats of the model's dtype (on x's device: `encode` moves
-    them in batches); InputError naming the expected shape when they do not fit the model."""
+    them in batches), or a text model's token ids (N, L) as int64; InputError naming the expected
+    shape when they do not fit the model."""
     x = _tensor(x, fn, "data", name)
+    if reads_tokens(model):
+        return _token_data(model, x, fn, name)
     if not (x.dtype.is_floating_point or x.dtype == torch.bool):  # 0..255 pixels would pass as garbage
         raise InputError(f"{fn} expects floating-point data {name} (the values the model was trained on), got "
                          f"{x.dtype}; convert it, for example {name}.float() / 255 for 8-bit images")
