@@ -17,7 +17,7 @@ import torch
 
 from common import matmul_peak, write_section
 from vaekit.config import parse_config
-from vaekit.evaluate.nll import auto_chunk, importance_nll
+from vaekit.evaluate.nll import auto_chunk, decoder_numbers, importance_nll
 from vaekit.models import build_model
 
 TARGET = 0.5
@@ -40,7 +40,7 @@ def main() -> None:
     model = build_model(cfg.model, (1, 28, 28)).eval()
     x = torch.bernoulli(torch.full((args.examples, 1, 28, 28), 0.13))
     k, b = args.importance_samples, args.batch_size
-    chunk = auto_chunk(k, b, model.num_dims)
+    chunk = auto_chunk(k, b, decoder_numbers(model))
     chunks_per_batch = -(-k // chunk)
     flops = args.examples * (k * linear_flops(model.decoder) + chunks_per_batch * linear_flops(model.encoder))
     importance_nll(model, x[:b], min(k, 2 * chunk), b)  # warm-up

@@ -92,8 +92,8 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=count(1), default=None, help="a seeded random subset of N examples (a quick check, not the split's figure)")
     e.add_argument("--seed", type=seed(), default=0, help="seed of the estimates and of --limit's subset (default 0)")
     e.add_argument("--metrics", action="append", metavar="GROUP[,GROUP...]",
-                   help="metric groups: likelihood, latent, fidelity, disentanglement, quality, table "
-                        "(default likelihood,latent; and table for a table run)")
+                   help="metric groups: likelihood, latent, fidelity, disentanglement, quality, table, text "
+                        "(default likelihood,latent; and table for a table run, text for a text run)")
     e.add_argument("--inception-weights", metavar="PATH", default=None,
                    help="local pytorch-fid Inception weights (pt_inception-2015-12-05-6726825d.pth): "
                         "the quality group adds fid_inception")

@@ -18,7 +18,7 @@ from torch import nn
 from vaekit.errors import ConfigError
 from vaekit.evaluate import active_units, elbo_stats, evaluate, importance_nll, posterior_moments
 from vaekit.data.load import limit as limit_split
-from vaekit.evaluate.nll import auto_chunk
+from vaekit.evaluate.nll import auto_chunk, decoder_numbers
 from vaekit.run import load_run
 from vaekit.train.loop import train
 
@@ -111,7 +111,7 @@ def test_auto_chunk_fills_the_budget():
 
 def test_auto_chunk_is_used_when_chunk_size_is_zero(run, data):
     x = data.test.x
-    chunk = auto_chunk(300, 16, run.model.num_dims)
+    chunk = auto_chunk(300, 16, decoder_numbers(run.model))
     assert torch.equal(importance_nll(run.model, x, 300, batch_size=16, chunk_size=0, seed=0),
                        importance_nll(run.model, x, 300, batch_size=16, chunk_size=chunk, seed=0))
 

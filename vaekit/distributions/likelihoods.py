@@ -42,6 +42,13 @@ class Likelihood(nn.Module):
         first, *rest = self.data_shape
         return (first * self.params_per_dim, *rest)
 
+    def output_numbers(self) -> int:
+        """Numbers the decoder emits per example: what one importance sample of one example
+        holds in memory (`vaekit.evaluate.nll.auto_chunk`). That is `param_shape`, except for a
+        sequence decoder, whose `param_shape` is one position's logits: times the positions."""
+        numbers = math.prod(self.param_shape())
+        return numbers * self.data_shape[0] if self.tokens else numbers
+
     def validate(self, x: torch.Tensor, where: str, mask: torch.Tensor | None = None) -> None:
         """Raise DataError if the observed entries of x (all of them without a `mask`) cannot be
         modelled by this likelihood."""

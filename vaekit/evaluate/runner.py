@@ -39,6 +39,7 @@ from vaekit.evaluate.latents import (
 from vaekit.evaluate.nll import importance_nll, mean_and_stderr
 from vaekit.evaluate.results import merge, read_result, weights_digest
 from vaekit.evaluate.table_group import choose_target, is_table_run
+from vaekit.evaluate.text_group import is_text_run, per_token_figures, text_figures, text_only
 from vaekit.objectives import bits_per_dim
 from vaekit.registry import suggest
 from vaekit.run import Run, load_run
@@ -59,6 +60,7 @@ class EvalContext:
     chunk_size: int
     seed: int
     _moments: tuple[torch.Tensor, torch.Tensor] | None = None
+    _nll: torch.Tensor | None = None
     inception_weights: str | None = None  # a local pytorch-fid weights file: the quality group adds fid_inception
     sampler: str = "prior"  # where the quality group's samples draw their codes: prior, or gmm
     components: int = 10  # of the gmm sampler
@@ -79,16 +81,24 @@ class EvalContext:
             self._moments = posterior_moments(self.model, self.x, self.eval_batch_size, self.y)
         return self._moments
 
+    def nll(self) -> torch.Tensor:
+        """The importance-sampled NLL of every example (N,), computed once and shared by the
+        groups (the likelihood group's mean, the text group's perplexity)."""
+        if self._nll is None:
+            self._nll = importance_nll(self.model, self.x, self.importance_samples, self.batch_size, self.chunk_size,
+                                       seed=self.seed, y=self.y)
+        return self._nll
+
 
 def likelihood_metrics(ctx: EvalContext) -> dict[str, Any]:
-    """Single-sample ELBO and its terms, and the importance-sampled NLL in nats and bits/dim. A
-    family without a likelihood bound (a WAE) has the reconstruction term alone."""
+    """Single-sample ELBO and its terms, and the importance-sampled NLL in nats and bits/dim (per
+    token, `<eos>` included, for a text run: `vaekit.evaluate.text_group`). A family without a
+    likelihood bound (a WAE) has the reconstruction term alone."""
     dims = ctx.model.num_dims
     elbo = elbo_stats(ctx.model, ctx.x, ctx.eval_batch_size, seed=ctx.seed, y=ctx.y)
     if not ctx.model.traits.bound:
         return {"recon": elbo["recon"], "bound": False}
-    values = importance_nll(ctx.model, ctx.x, ctx.importance_samples, ctx.batch_size, ctx.chunk_size, seed=ctx.seed, y=ctx.y)
-    nll, nll_se = mean_and_stderr(values)
+    nll, nll_se = mean_and_stderr(ctx.nll())
     out = {
         "importance_samples": ctx.importance_samples,
         "elbo": elbo["elbo"],
@@ -97,9 +107,11 @@ def likelihood_metrics(ctx: EvalContext) -> dict[str, Any]:
         "kl": elbo["kl"],
         "nll": nll,
         "nll_stderr": nll_se,
-        "nll_nats_per_dim": nll / dims,
-        "nll_bits_per_dim": bits_per_dim(nll, dims),
     }
+    if is_text_run(ctx.run):  # num_dims counts L padded positions; a sentence has its tokens
+        out.update(per_token_figures(ctx.nll(), ctx.x))
+    else:
+        out.update(nll_nats_per_dim=nll / dims, nll_bits_per_dim=bits_per_dim(nll, dims))
     codec = ctx.run.codec
     if codec.modality == "vector" and not codec.identity:  # the figures above are of the standardised data; this one is in the data's units
         out["nll_data_units"] = nll + codec.log_scale
@@ -156,6 +168,13 @@ def quality_metrics(ctx: EvalContext) -> dict[str, Any]:
     return {k: v for k, v in q.items() if k not in ("split", "seconds")}  # the runner reports those
 
 
+def text_metrics(ctx: EvalContext) -> dict[str, Any]:
+    """A text run's perplexity per token (from the likelihood group's NLL when it ran), token and
+    sentence accuracy of greedy reconstructions, and distinct-n and length of seeded samples
+    beside the split's own (`vaekit.evaluate.text_group`)."""
+    return text_figures(ctx.run, ctx.x, ctx.nll() if ctx.model.traits.bound else None, ctx.seed)
+
+
 def table_metrics(ctx: EvalContext) -> dict[str, Any]:
     """A table run's synthetic rows against the split's rows, in the table's units: quality score,
     ML efficacy, distance to the closest record and imputation error (`vaekit.evaluate.table_group`)."""
@@ -172,15 +191,27 @@ METRIC_GROUPS: dict[str, Callable[[EvalContext], dict[str, Any]]] = {
     "disentanglement": disentanglement_metrics,
     "quality": quality_metrics,
     "table": table_metrics,
+    "text": text_metrics,
 }
 DEFAULT_METRICS = ("likelihood", "latent")  # what metrics=None computes: the cheap, always-meaningful groups
 TABLE_DEFAULT_METRICS = ("likelihood", "latent", "table")  # metrics=None for a table run
+TEXT_DEFAULT_METRICS = ("likelihood", "latent", "text")  # metrics=None for a text run
 
 
 def _not_for_tables(run: Run) -> str | None:
     if is_table_run(run):
         return ("its Fréchet distance and precision/recall compare model-space vectors; for a table run the "
                 "table group compares synthetic rows in the table's own units (--metrics table)")
+    if is_text_run(run):
+        return ("its Fréchet distance and precision/recall compare vectors in a classifier's feature space; for a "
+                "text run the text group measures samples by distinct-n (--metrics text)")
+    return None
+
+
+def _not_for_text(run: Run) -> str | None:
+    if is_text_run(run):
+        return ("its errors compare numbers, and a text run's examples are token ids; the text group measures "
+                "reconstructions by token accuracy (--metrics text)")
     return None
 
 
@@ -191,11 +222,15 @@ def _tables_only(run: Run) -> str | None:
 
 
 # group -> why it does not apply to a run (None when it does); groups not named always apply.
-NOT_APPLICABLE: dict[str, Callable[[Run], str | None]] = {"quality": _not_for_tables, "table": _tables_only}
+NOT_APPLICABLE: dict[str, Callable[[Run], str | None]] = {"quality": _not_for_tables, "table": _tables_only,
+                                                          "fidelity": _not_for_text, "text": text_only}
 
 
 def default_metrics(run: Run) -> tuple[str, ...]:
-    """The groups metrics=None computes for `run`: likelihood and latent, and table for a table run."""
+    """The groups metrics=None computes for `run`: likelihood and latent, and table for a table
+    run, text for a text run."""
+    if is_text_run(run):
+        return TEXT_DEFAULT_METRICS
     return TABLE_DEFAULT_METRICS if is_table_run(run) else DEFAULT_METRICS
 
 
@@ -234,8 +269,10 @@ def evaluate(run: Run | str | Path, split: str | None = None, importance_samples
     local pytorch-fid weights file, adds Inception FID; `sampler` "gmm" draws the samples' codes
     from a Gaussian mixture of `components` fitted to the training codes) and "table" (table runs:
     quality score, ML efficacy, distance to the closest record and imputation error of synthetic
-    rows; `target` names the ML-efficacy target column, see `vaekit.evaluate.table_group`). None
-    gives likelihood and latent, and table for a table run. A chosen group that does not apply to
+    rows; `target` names the ML-efficacy target column, see `vaekit.evaluate.table_group`) and
+    "text" (text runs: perplexity, reconstruction token accuracy, distinct-n of samples, see
+    `vaekit.evaluate.text_group`). None gives likelihood and latent, and table for a table run,
+    text for a text run. A chosen group that does not apply to
     the run is skipped, with its reason under `skipped` (a ConfigError when none applies). Defaults come from the run's `eval` config (split 'test', K = 5000). `limit` evaluates a seeded random subset (quick
     checks: not a test-set figure).
 
@@ -321,7 +358,7 @@ def _measure(ctx: EvalContext, group: str, limit: int | None, result: dict[str, 
              log: Callable[[str], None]) -> dict[str, Any]:
     """Run one metric group into `result`, saying so on `log`; returns its `measured` record."""
     what = f"{len(ctx.x)} {ctx.split} examples" + (f", a seeded subset (limit={limit})" if limit is not None else "")
-    likelihood = group == "likelihood"
+    likelihood = group == "likelihood" or (group == "text" and ctx.model.traits.bound)  # groups that use the NLL
     log(f"evaluate: {group} (K={ctx.importance_samples}, {what}) ..." if likelihood else f"evaluate: {group} ({what}) ...")
     start = time.perf_counter()
     figures = METRIC_GROUPS[group](ctx)

@@ -5,6 +5,8 @@ style a few lines of inline CSS, so it opens offline and can be mailed or archiv
 Parts that do not apply to a run (images for vector data, standard deviations for a point-mass
 posterior) are replaced by a sentence saying why. A table run's pictures are its columns instead:
 histograms of real and synthetic rows and a heat map of how differently pairs of columns go together.
+A text run's are sentences (`vaekit.report.text`): samples, reconstructions beside their inputs,
+homotopies and traversals.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ import torch
 from vaekit.errors import OutputError
 from vaekit.evaluate.latents import kl_per_dim
 from vaekit.evaluate.table_group import is_table_run, split_rows, table_kinds
+from vaekit.evaluate.text_group import is_text_run
 from vaekit.report import pictures as pic
 from vaekit.report import table as tab
 from vaekit.report.svg import bar_chart, heat_map, line_chart, overlaid_bars, scatter
+from vaekit.report.text import text_parts
 from vaekit.run import Run, load_run
 from vaekit.sample.ops import encode, gaussian_posterior
 from vaekit.sample.samplers import fitted_sampler
@@ -96,6 +100,8 @@ def render_report(run: Run, *, map_method: str = "pca", split: str = "test", lim
     sections = [_overview(run), _metrics(run), _curves(run.metrics())]
     if is_table_run(run):
         sections += _table_pictures(run, split, limit, seed)
+    elif is_text_run(run):
+        sections += [Section(*part) for part in text_parts(run, sub, split, seed)]
     else:
         sections += _pictures(run, sub, split, data.num_classes, seed)
     sections += _latents(run, sub, split, map_method, seed)

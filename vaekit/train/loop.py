@@ -142,7 +142,8 @@ def _setup(config: Config, out: Path, dataset: Dataset | None, resume: bool, ove
     torch.manual_seed(tc.seed)
     data = run_data(config, out, resume, dataset)
     config = for_data(config, data)  # a table's columns become the mixed likelihood's layout
-    if data.is_image and tc.sample_sampler == "gmm" and (tc.sample_grid > 0 or tc.report):  # samples.png, report.html:
+    text = data.codec is not None and data.codec.modality == "text"
+    if (data.is_image or text) and tc.sample_sampler == "gmm" and (tc.sample_grid > 0 or tc.report):  # samples, report:
         require_codes(tc.sample_components, len(data.train))  # refuse now, not after training
     model = build_model(config.model, data.shape, data.num_classes).to(device)
     data = _with_codec(data, config, model, out, resume, dist.is_main)  # standardised vectors, say: what the model sees
@@ -329,6 +330,8 @@ def _finish(s: Session, stop_reason: str) -> "rundir.Run":
         sampler = fitted_sampler(result_run.model, tc.sample_sampler, s.data.train.x, s.data.train.y, tc.sample_components)
         images, nrow = sample_grid(result_run.model, tc.sample_grid, tc.seed, sampler)
         save_grid(images, s.out / rundir.SAMPLES, nrow=nrow)
+    elif s.data.codec is not None and s.data.codec.modality == "text" and tc.sample_grid > 0:  # sentences, not a grid
+        _write_sentences(result_run, s.data, tc)
     kept = {"elbo": f"best val elbo {c.best_val:.2f} at epoch {c.best_epoch}",
             "objective": f"best val objective {c.best_val:.2f} at epoch {c.best_epoch}",
             "last": f"kept the last epoch, {c.best_epoch}"}[s.select_by]
@@ -406,6 +409,14 @@ def _check_objective(model, objective) -> None:
         raise ConfigError(f"model '{model.config.name}' does not use objective.free_bits; remove it")
     if (objective.beta != 1.0 or objective.warmup_epochs > 0 or objective.cycles > 0) and "beta" in ignored:
         raise ConfigError(f"model '{model.config.name}' does not use objective.beta, warmup_epochs or cycles; remove them")
+
+
+def _write_sentences(run: "rundir.Run", data: Dataset, tc) -> None:
+    """samples.txt: train.sample_grid sentences, greedy decodes of codes from train.sample_sampler."""
+    from vaekit.sample.text import SAMPLES_TEXT, sample_text, text_block, write_sentences
+
+    sampler = fitted_sampler(run.model, tc.sample_sampler, data.train.x, None, tc.sample_components)
+    write_sentences(run.path / SAMPLES_TEXT, text_block(sample_text(run, tc.sample_grid, seed=tc.seed, sampler=sampler)))
 
 
 def _write_report(run: "rundir.Run", log: Callable[[str], None]) -> None:
