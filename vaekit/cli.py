@@ -194,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--better", choices=["lower", "higher"], default=None,
                    help="which way --rank-by improves (default: lower, higher for elbo, recon, active_units, images_per_sec)")
     b.add_argument("--samples", type=count(0, MAX_GRID), default=36,
-                   help=f"samples per grid in the HTML page, 0 (none) to {MAX_GRID:,} (default 36)")
+                   help=f"samples per grid in the HTML page (sentences for a text run), 0 (none) to {MAX_GRID:,} (default 36)")
     b.add_argument("--device", choices=devices, default=None, help="train.device for every config")
     b.set_defaults(func=commands.cmd_leaderboard)
 

@@ -77,6 +77,7 @@ class Entry:
     rank: int | None = None  # None: failed, or no value to rank by
     test_split: str | None = None  # a fingerprint of the test split the entry was evaluated on
     samples: bytes | None = field(default=None, repr=False)  # a PNG sample grid (image data)
+    sentences: list[str] | None = field(default=None, repr=False)  # samples of a text run
 
     @property
     def failed(self) -> bool:

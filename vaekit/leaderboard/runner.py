@@ -128,10 +128,15 @@ def _run_entry(entry: Entry, config: Config, k: int, groups: list[str], n_sample
     entry.images_per_sec = _throughput(run.metrics())
     test = run.dataset().test
     entry.test_split = _fingerprint(test.x, test.y)
+    groups = eval_runner.metric_groups([*groups, *eval_runner.default_metrics(run)])  # a text run's text group, say
     stored = _stored_eval(entry.run_dir, k, len(test), groups)
     entry.metrics = stored if stored is not None else _measure(run, k, groups, entry, log)
     if n_samples > 0 and run.codec.is_image:
         entry.samples = _sample_png(run.model, n_samples, config.train.seed)
+    elif n_samples > 0 and run.codec.modality == "text":  # sentences where images get a grid
+        from vaekit.sample.text import sample_text
+
+        entry.sentences = sample_text(run, n_samples, seed=config.train.seed)
 
 
 def _stored_eval(run_dir: Path, k: int, num_examples: int, groups: list[str]) -> dict | None:

@@ -61,7 +61,9 @@ def _columns(entries: Sequence[Entry]) -> list[str]:
 _CSV_ONLY = {"nll_stderr", "recon", "latent_dim", "error", "config", "run_dir",
              # settings and references of the quality group, the same for every entry: not results
              "num_samples", "num_real", "sample_temperature", "precision_recall_k", "classifier_features",
-             "classifier_accuracy", "classifier_labels", "fd_classifier_reference", "diversity_real"}
+             "classifier_accuracy", "classifier_labels", "fd_classifier_reference", "diversity_real",
+             # the text group's figures of the test split itself, the same for every entry
+             "num_tokens", "distinct_1_real", "distinct_2_real", "sample_length_real"}
 
 
 def _raw(entry: Entry, column: str) -> Any:
@@ -139,7 +141,8 @@ _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;font-size:14px}th,td{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f0f0f0}td.text{text-align:left}tr.failed{color:#a00}
 .grids{display:flex;flex-wrap:wrap;gap:1.5em;margin-top:1em}figure{margin:0}
-figure img{image-rendering:pixelated;border:1px solid #ccc}figcaption{font-size:14px;margin-top:4px}"""
+figure img{image-rendering:pixelated;border:1px solid #ccc}figcaption{font-size:14px;margin-top:4px}
+figure.sentences{max-width:32em;font-size:14px}figure.sentences ol{margin:0;padding-left:2em}"""
 
 
 _TEXT, _FAILED, _TEXT_KEYS = ' class="text"', ' class="failed"', {"name", "model", "status"}
@@ -155,11 +158,15 @@ def to_html(entries: Sequence[Entry], context: str = "") -> str:
         rows.append(f"<tr{_FAILED if e.failed else ''}>{tds}</tr>")
     figures = []
     for e in entries:
+        label = f"{'#' + str(e.rank) + ' ' if e.rank else ''}{e.name} ({e.family})"
         if e.samples is not None:
             uri = "data:image/png;base64," + base64.b64encode(e.samples).decode("ascii")
-            label = f"{'#' + str(e.rank) + ' ' if e.rank else ''}{e.name} ({e.family})"
             figures.append(f'<figure><img src="{uri}" alt="samples of {html.escape(e.name)}">'
                            f"<figcaption>{html.escape(label)}</figcaption></figure>")
+        elif e.sentences is not None:  # a text run's samples, greedy decodes of prior draws
+            items = "".join(f"<li>{html.escape(s)}</li>" for s in e.sentences)
+            figures.append(f'<figure class="sentences"><ol>{items}</ol><figcaption>{html.escape(label)}</figcaption>'
+                           f"</figure>")
     notes = _split_note(entries)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>vaekit leaderboard</title>"
             f"<style>{_CSS}</style></head>\n<body><h1>Leaderboard</h1><p>{html.escape(context)}</p>\n"
