@@ -5,6 +5,7 @@ fitted on disk)."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -72,3 +73,22 @@ TINY_TEXT_MODELS: dict[str, dict] = {
     "infovae": {"lam": 10.0}, "wae": {}, "ladder": {"lower_dims": [4], "hidden": 16},
     "hvae": {"lower_dims": [4], "hidden": 16}, "vqvae": {"codebook_size": 5, "code_dim": 1, "prior_hidden": 8},
 }
+
+
+# A text run on the corpus the repository ships, trained by the command line: configs/text.yaml
+# with tiny networks, for the tests of the commands, the evaluation and the report of text runs.
+SENTENCES = Path(__file__).resolve().parent / "data" / "fixtures" / "sentences.txt"
+TEXT_PRESET = Path(__file__).resolve().parents[1] / "configs" / "text.yaml"
+TINY_TEXT_RUN = [f"--data.path={SENTENCES}", "--data.max_length=16", "--model.latent_dim=4",
+                 "--model.encoder.embedding_size=16", "--model.encoder.hidden_size=32",
+                 "--model.decoder.embedding_size=16", "--model.decoder.hidden_size=32", "--train.epochs=3",
+                 "--train.sample_grid=8", "--train.progress=false", "--eval.importance_samples=10"]
+
+
+def train_text_run(out: Path, *overrides: str) -> Path:
+    """Train the tiny text run into `out` with `vaekit train` (a few seconds); its path."""
+    from cli_helpers import cli
+
+    code, _, err = cli("train", TEXT_PRESET, "--out", out, *TINY_TEXT_RUN, *overrides)
+    assert code == 0, err
+    return out
