@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from vaekit.contract import Batch
+from vaekit.evaluate.nll import trim
 from vaekit.objectives import Weights, family_loss
 from vaekit.seeding import seeded
 
@@ -23,7 +24,7 @@ def per_example_terms(model: nn.Module, x: torch.Tensor, batch_size: int = 500, 
     parts: dict[str, list[torch.Tensor]] = {"elbo": [], "recon": [], "kl": []}
     with seeded(seed, device):
         for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size].to(device, non_blocking=True)
+            xb = trim(model, x[start : start + batch_size]).to(device, non_blocking=True)  # text: to its longest sentence
             terms = model(Batch(xb, None if y is None else y[start : start + batch_size].to(device)))
             recon, kl = terms.recon, terms.kl
             if terms.samples is not None:  # K draws per example (an IWAE): their mean
