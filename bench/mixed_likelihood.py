@@ -18,9 +18,12 @@ the softmax-like and zero-filling calls that the per-column code spends its time
 
     python bench/mixed_likelihood.py [--threads 1 2] [--repeats 7] [--rows 5000] [--tvae]
 
-Prints a markdown table; writes nothing. `--tvae` also times ctgan's TVAE per step on the same
-rows (its epoch loop over its own batches, as bench/tabular.py clocks it). The machine may be
-shared: read the medians, and compare runs made side by side.
+Prints a markdown table; writes nothing. Each time is given as wall-clock and as the process's
+CPU time (all its threads: about twice the wall time at 2 threads, where OpenMP workers spin); on
+a shared machine the 1-thread CPU time is the steadiest figure, and a 2-thread run slows down by
+10x or more whenever another process takes a core. `--tvae` also times ctgan's TVAE per step on
+the same rows (one 3-epoch fit, its epoch loop over its own batches as bench/tabular.py clocks
+it), for scale. To compare two versions, run this script against each, alternating.
 """
 
 from __future__ import annotations
