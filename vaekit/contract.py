@@ -122,7 +122,8 @@ class Traits:
 
     conditional   the labels y change what the model does (CVAE); samplers then need a class
     posterior     'gaussian': encode() is a diagonal Gaussian; 'point_mass': a deterministic code
-                  (VQ-VAE, WAE), so no KL per dimension, active units by variance only
+                  (VQ-VAE, WAE), so no KL per dimension, active units by variance only; 'none': no
+                  latent at all (a language model), so the tools that read codes refuse it
     hierarchical  encode() gives the top of several latent layers
     select_by     what keeps the best checkpoint under train.select_by=auto: 'elbo', the family's
                   own validation 'objective', or the 'last' epoch (objectives that move)
@@ -134,7 +135,7 @@ class Traits:
     """
 
     conditional: bool = False
-    posterior: Literal["gaussian", "point_mass"] = "gaussian"
+    posterior: Literal["gaussian", "point_mass", "none"] = "gaussian"
     hierarchical: bool = False
     select_by: Literal["elbo", "objective", "last"] = "elbo"
     ignores: frozenset[str] = frozenset()
@@ -145,6 +146,11 @@ class Traits:
     @property
     def gaussian_posterior(self) -> bool:
         return self.posterior == "gaussian"
+
+    @property
+    def latent(self) -> bool:
+        """The family has a latent code (every family but a language model)."""
+        return self.posterior != "none"
 
 
 @dataclass

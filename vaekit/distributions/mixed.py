@@ -26,7 +26,8 @@ alpha mean and one sigma per column; a mean and sigma per mode is the exact mixt
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar, Literal, NamedTuple, Sequence
 
 import torch
@@ -34,81 +35,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from vaekit.distributions.base import Distribution
-from vaekit.distributions.gaussian import LOG_2PI
 from vaekit.distributions.likelihoods import Likelihood
-from vaekit.errors import ConfigError, DataError, InputError, VaekitError
+from vaekit.distributions.mixed_batched import Plan, build_plan, cached_plan, column_log_probs, observed_columns
+from vaekit.distributions.mixed_layout import KINDS, Block, check_layout, n_params, n_sigmas
+from vaekit.errors import ConfigError, DataError, InputError
 from vaekit.registry import LIKELIHOODS, suggest
 from vaekit.sections import POSITIVE, LikelihoodConfig, Range
 
-KINDS = ("gaussian", "mode", "categorical", "bernoulli", "poisson")
-
-
-@dataclass(frozen=True)
-class Block:
-    """One column of a table in model space: entries [start, start + width) of a row."""
-
-    name: str
-    kind: str
-    start: int
-    width: int
-    modes: int = 0  # M of a "mode" block, whose width is 1 + M; 0 for every other kind
-
-    @property
-    def end(self) -> int:
-        return self.start + self.width
-
-
-def check_layout(layout: Sequence[Block | dict[str, Any]], features: int | None = None,
-                 error: type[VaekitError] = InputError) -> tuple[Block, ...]:
-    """The layout as Blocks (dicts such as a codec's JSON are accepted), checked: known kinds, the
-    width each kind needs, unique names, listed in order with each block starting where the previous
-    ends, and (when `features` is given) covering exactly [0, features)."""
-    keys = [f.name for f in fields(Block)]
-    blocks, end, names = [], 0, set()
-    for i, raw in enumerate(layout):
-        if isinstance(raw, dict):
-            unknown = sorted(set(raw) - set(keys))
-            if unknown:
-                raise error(f"layout block {i} has unknown key '{unknown[0]}'{suggest(unknown[0], keys)}")
-            try:
-                raw = Block(**raw)
-            except TypeError:
-                raise error(f"layout block {i} needs the keys name, kind, start and width, got {sorted(raw)}") from None
-        if not isinstance(raw, Block):
-            raise error(f"layout block {i} must be a Block or a dict, got {type(raw).__name__}")
-        b = raw
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (b.start, b.width, b.modes)):
-            raise error(f"layout block '{b.name}' needs integer start, width and modes, "
-                        f"got {b.start!r}, {b.width!r}, {b.modes!r}")
-        if b.kind not in KINDS:
-            raise error(f"layout block '{b.name}' has unknown kind '{b.kind}'{suggest(str(b.kind), list(KINDS))}")
-        if b.name in names:
-            raise error(f"layout has two blocks named '{b.name}'; give every column its own name")
-        if b.start != end:
-            raise error(f"layout block '{b.name}' starts at {b.start} but the previous block ends at {end}; "
-                        "list blocks in order, each starting where the previous ends")
-        _check_width(b, error)
-        blocks.append(b)
-        names.add(b.name)
-        end = b.end
-    if not blocks:
-        raise error("the layout has no blocks; a table needs at least one column")
-    if features is not None and end != features:
-        raise error(f"the layout covers {end} entries but a row has {features}; the layout must describe every entry")
-    return tuple(blocks)
-
-
-def _check_width(b: Block, error: type[VaekitError]) -> None:
-    if b.kind == "mode":
-        if b.modes < 1 or b.width != 1 + b.modes:
-            raise error(f"layout block '{b.name}' (mode) needs modes >= 1 and width 1 + modes (alpha and a one-hot), "
-                        f"got modes={b.modes}, width={b.width}")
-    elif b.modes != 0:
-        raise error(f"layout block '{b.name}' ({b.kind}) has modes={b.modes}; only a mode block has modes")
-    elif b.kind == "categorical" and b.width < 1:
-        raise error(f"layout block '{b.name}' (categorical) needs width >= 1 (one entry per category), got {b.width}")
-    elif b.kind != "categorical" and b.width != 1:
-        raise error(f"layout block '{b.name}' ({b.kind}) needs width 1, got {b.width}")
+# Block, KINDS, check_layout, n_params and n_sigmas live in mixed_layout; importable from here too.
+__all__ = ["KINDS", "Block", "MixedConfig", "MixedDist", "MixedLikelihood", "check_layout", "n_params", "n_sigmas"]
 
 
 class _Params(NamedTuple):
@@ -118,21 +53,6 @@ class _Params(NamedTuple):
     mu: torch.Tensor | None = None  # means of a continuous value (one per mode of a mode block)
     log_sigma: torch.Tensor | None = None  # floored
     log_rate: torch.Tensor | None = None  # Poisson
-
-
-def n_sigmas(b: Block) -> int:
-    """How many log-sigmas block `b` has: one per continuous value it may hold."""
-    return {"gaussian": 1, "mode": b.modes}.get(b.kind, 0)
-
-
-def n_params(b: Block, decoder_sigma: bool) -> int:
-    """How many numbers the decoder emits for block `b` (see the module's table)."""
-    own = {"gaussian": 1, "mode": 2 * b.modes, "categorical": b.width}.get(b.kind, 1)
-    return own + (n_sigmas(b) if decoder_sigma else 0)
-
-
-def _normal(x: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch.Tensor:
-    return -0.5 * (((x - mu) * torch.exp(-log_sigma)) ** 2 + LOG_2PI) - log_sigma
 
 
 def _gumbel_argmax(logits: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
@@ -145,21 +65,6 @@ def _gumbel_argmax(logits: torch.Tensor, generator: torch.Generator | None) -> t
 
 def _one_hot(index: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
     return F.one_hot(index, k).to(dtype)
-
-
-def _log_prob(b: Block, x: torch.Tensor, p: _Params) -> torch.Tensor:
-    """log p(x_block) for one block: x (*batch, width) -> (*batch,)."""
-    if b.kind == "gaussian":
-        return _normal(x, p.mu, p.log_sigma).sum(-1)
-    if b.kind == "mode":
-        # the one-hot picks log p(m) + log N(alpha | mu_m, sigma_m) out of the M candidates
-        alpha, onehot = x[..., :1], x[..., 1:]
-        return (onehot * (F.log_softmax(p.logits, -1) + _normal(alpha, p.mu, p.log_sigma))).sum(-1)
-    if b.kind == "categorical":
-        return (x * F.log_softmax(p.logits, -1)).sum(-1)
-    if b.kind == "bernoulli":
-        return (x * p.logits - F.softplus(p.logits)).sum(-1)
-    return (x * p.log_rate - torch.exp(p.log_rate) - torch.lgamma(x + 1.0)).sum(-1)  # poisson
 
 
 def _sample(b: Block, p: _Params, generator: torch.Generator | None) -> torch.Tensor:
@@ -214,30 +119,40 @@ class MixedDist(Distribution):
     module's table). `log_sigma` (n_sigmas,) are learned log-sigmas shared by all rows, in layout
     order; None when the decoder emits them inside `params`. Every log-sigma is clamped to at
     least log(min_sigma), so no density can exceed 1 / (sqrt(2 pi) min_sigma) and a collapsing
-    (even -inf) sigma cannot make the log-probability non-finite."""
+    (even -inf) sigma cannot make the log-probability non-finite. `plan`: the layout's
+    `mixed_batched.Plan` on params' device and dtype (a likelihood passes its own), else cached."""
 
     def __init__(self, blocks: Sequence[Block], params: torch.Tensor, log_sigma: torch.Tensor | None = None,
-                 min_sigma: float = 1e-2) -> None:
+                 min_sigma: float = 1e-2, plan: Plan | None = None) -> None:
         self.blocks = tuple(blocks)
         self.features = self.blocks[-1].end
         self.dtype = params.dtype
-        floor = math.log(min_sigma)
-        decoder_sigma = log_sigma is None
-        expected = sum(n_params(b, decoder_sigma) for b in self.blocks)
-        if params.shape[-1] != expected:
-            raise InputError(f"the mixed likelihood needs {expected} decoder outputs per row, got {params.shape[-1]}; "
+        self.floor = math.log(min_sigma)
+        # log_prob runs batched by column kind (`mixed_batched`), after this layout's plan
+        if plan is None:
+            plan = cached_plan(self.blocks, log_sigma is None, params.device, params.dtype)
+        self.plan = plan
+        if params.shape[-1] != self.plan.params:
+            raise InputError(f"the mixed likelihood needs {plan.params} decoder outputs per row, got {params.shape[-1]}; "
                              "size the decoder's output with MixedLikelihood.param_shape()")
-        self.parts: list[_Params] = []
-        at, sig = 0, 0
+        self.params, self.log_sigma = params, log_sigma
+
+    @cached_property
+    def parts(self) -> list[_Params]:
+        """Each block's parameters (floored log-sigmas), in layout order: what sample, mode and
+        mean read, column by column (they are not in a training step)."""
+        parts, at, sig = [], 0, 0
+        decoder_sigma = self.log_sigma is None
         for b in self.blocks:
-            raw = params[..., at:at + n_params(b, decoder_sigma)]  # (*batch, n)
+            raw = self.params[..., at:at + n_params(b, decoder_sigma)]  # (*batch, n)
             at += raw.shape[-1]
             k = n_sigmas(b)
             if decoder_sigma:
                 raw, ls = raw[..., :raw.shape[-1] - k], raw[..., raw.shape[-1] - k:]
             else:
-                ls, sig = log_sigma[sig:sig + k], sig + k
-            self.parts.append(self._split(b, raw, ls.clamp(min=floor) if k else None))
+                ls, sig = self.log_sigma[sig:sig + k], sig + k
+            parts.append(self._split(b, raw, ls.clamp(min=self.floor) if k else None))
+        return parts
 
     @staticmethod
     def _split(b: Block, raw: torch.Tensor, log_sigma: torch.Tensor | None) -> _Params:
@@ -260,11 +175,11 @@ class MixedDist(Distribution):
         if mask is not None:
             observed_entry = mask.to(torch.bool).expand(x.shape)
             x = torch.where(observed_entry, x, torch.zeros((), dtype=x.dtype, device=x.device))
-        terms = torch.stack([_log_prob(b, x[..., b.start:b.end], p) for b, p in zip(self.blocks, self.parts)], -1)
+        terms = column_log_probs(self.plan, self.params, self.log_sigma, self.floor, x)  # (columns, *batch)
         if mask is None:
-            return terms.sum(-1)  # (*batch,)
-        observed = torch.stack([observed_entry[..., b.start:b.end].all(-1) for b in self.blocks], -1)
-        return torch.where(observed, terms, torch.zeros((), dtype=terms.dtype, device=terms.device)).sum(-1)
+            return terms.sum(0)  # (*batch,)
+        observed = observed_columns(self.plan, observed_entry, terms.dim() - 1)
+        return torch.where(observed, terms, torch.zeros((), dtype=terms.dtype, device=terms.device)).sum(0)
 
     def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """A row drawn from p(x|z), (*batch, D): exact one-hots, 0/1 Bernoulli, integer counts."""
@@ -334,13 +249,19 @@ class MixedLikelihood(Likelihood):
         # no parameter when no column is continuous: the decoder then emits the same numbers either way
         learned = config.variance == "learned" and sigmas > 0
         self.log_sigma = nn.Parameter(torch.full((sigmas,), math.log(config.sigma))) if learned else None
+        self._plans: dict[tuple[torch.device, torch.dtype], Plan] = {}  # the batched log_prob's indices
 
     def param_shape(self) -> tuple[int, ...]:
         """(P,): how many numbers the decoder emits per row."""
         return (sum(n_params(b, self.log_sigma is None) for b in self.blocks),)
 
     def forward(self, params: torch.Tensor) -> MixedDist:
-        return MixedDist(self.blocks, params.float(), self.log_sigma, self.min_sigma)
+        params = params.float()
+        key = (params.device, params.dtype)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = build_plan(self.blocks, self.log_sigma is None, *key)
+        return MixedDist(self.blocks, params, self.log_sigma, self.min_sigma, plan)
 
     def validate(self, x: torch.Tensor, where: str, mask: torch.Tensor | None = None) -> None:
         """Raise DataError unless every observed block of x (N, D) holds a value of its kind: finite

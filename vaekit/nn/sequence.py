@@ -12,6 +12,8 @@ position.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -94,5 +96,5 @@ def broadcast_inputs(z: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tenso
     """z (*lead, D) and inputs (*lead, T) broadcast to one lead and flattened to rows: z (N, D),
     inputs (N, T), and the lead to unflatten the outputs with."""
     lead = torch.broadcast_shapes(z.shape[:-1], inputs.shape[:-1])
-    t = inputs.shape[-1]
-    return z.expand(*lead, z.shape[-1]).reshape(-1, z.shape[-1]), inputs.expand(*lead, t).reshape(-1, t), lead
+    t, n = inputs.shape[-1], math.prod(lead)  # n, not -1: a language model's z has width 0
+    return z.expand(*lead, z.shape[-1]).reshape(n, z.shape[-1]), inputs.expand(*lead, t).reshape(n, t), lead

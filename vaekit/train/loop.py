@@ -335,8 +335,9 @@ def _finish(s: Session, stop_reason: str) -> "rundir.Run":
     kept = {"elbo": f"best val elbo {c.best_val:.2f} at epoch {c.best_epoch}",
             "objective": f"best val objective {c.best_val:.2f} at epoch {c.best_epoch}",
             "last": f"kept the last epoch, {c.best_epoch}"}[s.select_by]
-    s.log(f"done ({stop_reason}): {kept}; {len(active)} of {latent_dim} latent units active; run in {s.out}")
-    warning = few_active_warning(active, latent_dim, math.prod(s.data.shape))
+    units = f"{len(active)} of {latent_dim} latent units active" if latent_dim else "no latent code"
+    s.log(f"done ({stop_reason}): {kept}; {units}; run in {s.out}")
+    warning = few_active_warning(active, latent_dim, math.prod(s.data.shape)) if latent_dim else None
     if warning:
         s.log(f"warning: {warning}")
     if tc.report:
@@ -380,7 +381,10 @@ def _with_codec(data: Dataset, config: Config, model, out: Path, resume: bool, w
 
 
 def _active_on_val(model, data: Dataset, config: Config) -> tuple[list[int], int]:
-    """The active latent dimensions of the kept weights on the validation split (one encoder pass)."""
+    """The active latent dimensions of the kept weights on the validation split (one encoder pass);
+    none of none for a family without a latent (a language model)."""
+    if not model.traits.latent:
+        return [], 0
     mu, _ = posterior_moments(model, data.val.x, config.train.eval_batch_size, data.val.y)
     return active_dims(mu, config.eval.active_units_threshold), int(mu.shape[1])
 

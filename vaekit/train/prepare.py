@@ -89,7 +89,9 @@ def _for_text(config: Config, vocab: int, shape: tuple[int, ...]) -> Config:
         likelihood = dataclasses.replace(likelihood, max_length=shape[0])
     parts = {"likelihood": likelihood}
     for part in ("encoder", "decoder"):
-        net = getattr(model, part)
+        net = getattr(model, part, None)  # a language model has no encoder
+        if net is None:
+            continue
         if not getattr(NETWORKS.get(net.name), "tokens", False):
             raise ConfigError(f"model.{part}.name={net.name} cannot read token ids; text needs a sequence network: "
                               f"set model.{part}.name=rnn (or transformer)")
@@ -115,7 +117,10 @@ def _refuse_text_parts(config: Config) -> None:
         raise ConfigError("model.likelihood.name=tokens models token sequences; use it with data.name=text, or "
                           "choose another likelihood (bernoulli, gaussian)")
     for part in ("encoder", "decoder"):
-        name = getattr(config.model, part).name
+        net = getattr(config.model, part, None)
+        if net is None:
+            continue
+        name = net.name
         if getattr(NETWORKS.get(name), "tokens", False):
             raise ConfigError(f"model.{part}.name={name} reads token sequences; use it with data.name=text, or "
                               f"model.{part}.name=mlp or conv for this data")

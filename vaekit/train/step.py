@@ -127,6 +127,9 @@ def split_inference(model: Family, params: list[torch.nn.Parameter]) -> list[tor
     training: a Gaussian posterior (its I(x;z) decides when the phase ends), no auxiliary
     optimizer, and both parts non-empty. ConfigError otherwise."""
     name = model.config.name
+    if not model.traits.latent:
+        raise ConfigError(f"train.aggressive trains an inference network, and model '{name}' has no latent code; "
+                          f"remove train.aggressive")
     if not model.traits.gaussian_posterior:
         raise ConfigError(f"train.aggressive trains the inference network of a Gaussian posterior; model '{name}' "
                           f"has a deterministic encoder; remove train.aggressive")
