@@ -5,6 +5,7 @@ samples.txt and report; text-only options refused in one line elsewhere."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -213,3 +214,49 @@ def test_text_options_on_an_image_run_are_one_line(image_run, command, args, fla
     assert code == 2
     assert error_line(err) == (f"vaekit: error: {flag} applies to runs trained on text; the run {image_run} models "
                                f"image data, so leave out {flag}")
+
+
+# ----------------------------------------------------------------------------- a language model
+
+
+@pytest.fixture(scope="module")
+def lm_run(tmp_path_factory) -> Path:
+    """The tiny run's decoder without a latent (model.name=lm)."""
+    import yaml
+
+    from text_helpers import SENTENCES
+
+    root = tmp_path_factory.mktemp("lm")
+    (root / "lm.yaml").write_text(yaml.safe_dump({
+        "data": {"name": "text", "path": str(SENTENCES), "max_length": 16},
+        "model": {"name": "lm", "decoder": {"name": "rnn", "embedding_size": 16, "hidden_size": 32}},
+        "train": {"epochs": 2, "batch_size": 32, "sample_grid": 8, "progress": False},
+    }))
+    code, _, err = cli("train", root / "lm.yaml", "--out", root / "run")
+    assert code == 0, err
+    return root / "run"
+
+
+def test_a_language_model_samples_word_by_word_and_refuses_what_needs_a_latent(lm_run):
+    run = load_run(lm_run)
+    code, out, err = cli("sample", lm_run, "-n", 6, "--seed", 2, "--out", "-")
+    assert code == 0, err
+    drawn = out.split("\n")[:6]
+    assert drawn == sample_text(run, 6, seed=2, decode="sample")  # no code to decode greedily: drawn by default
+    assert len(set(drawn)) > 1 and len(set(sample_text(run, 6, seed=2, decode="greedy"))) == 1
+    for command in ("reconstruct", "interpolate", "embed"):
+        code, _, err = cli(command, lm_run)
+        assert code == 2 and "model 'lm' is a language model with no latent code" in error_line(err)
+    page = (lm_run / "report.html").read_text(encoding="utf-8")  # written at the end of training
+    assert "drawn word by word from the language model" in page and "has no latent code" in page
+
+
+def test_a_language_model_is_evaluated_without_latent_figures(lm_run):
+    from vaekit.evaluate import evaluate
+
+    result = evaluate(load_run(lm_run), "val", 5, write=False, log=lambda line: None)
+    assert result["metrics"] == ["likelihood", "text"] and result["sample_decoding"] == "sample"
+    assert result["kl"] == 0 and "token_accuracy" not in result and "active_units" not in result
+    assert result["perplexity"] == pytest.approx(math.exp(result["nll_nats_per_token"]), rel=1e-9)
+    skipped = evaluate(load_run(lm_run), "val", 5, write=False, metrics=["likelihood", "latent"], log=lambda line: None)
+    assert skipped["skipped"] == {"latent": "it reads the codes of q(z|x), and model 'lm' has no latent code"}

@@ -32,12 +32,12 @@ def refuse_text_options(args: argparse.Namespace, run) -> None:
 def sample(args: argparse.Namespace, run) -> str:
     """Sentences drawn from the model, one per line."""
     from vaekit.sample.samplers import fitted_sampler
-    from vaekit.sample.text import check_decoding, sample_text, text_block
+    from vaekit.sample.text import check_decoding, default_decode, sample_text, text_block
 
     if args.cls is not None:
         raise ConfigError("--class chooses the class of a conditional model, and text models take no labels; "
                           "leave out --class")
-    decode = args.decode or "greedy"
+    decode = args.decode or default_decode(run.model)
     check_decoding(decode, args.token_temperature, args.top_k, error=ConfigError)
     sampler = None
     if args.sampler != "prior":

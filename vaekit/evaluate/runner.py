@@ -39,7 +39,7 @@ from vaekit.evaluate.latents import (
 from vaekit.evaluate.nll import importance_nll, mean_and_stderr
 from vaekit.evaluate.results import merge, read_result, weights_digest
 from vaekit.evaluate.table_group import choose_target, is_table_run
-from vaekit.evaluate.text_group import is_text_run, per_token_figures, text_figures, text_only
+from vaekit.evaluate.text_group import is_text_run, not_for_text, per_token_figures, text_figures, text_only
 from vaekit.objectives import bits_per_dim
 from vaekit.registry import suggest
 from vaekit.run import Run, load_run
@@ -208,10 +208,9 @@ def _not_for_tables(run: Run) -> str | None:
     return None
 
 
-def _not_for_text(run: Run) -> str | None:
-    if is_text_run(run):
-        return ("its errors compare numbers, and a text run's examples are token ids; the text group measures "
-                "reconstructions by token accuracy (--metrics text)")
+def _needs_latent(run: Run) -> str | None:
+    if not run.model.traits.latent:
+        return f"it reads the codes of q(z|x), and model '{run.config.model.name}' has no latent code"
     return None
 
 
@@ -223,15 +222,21 @@ def _tables_only(run: Run) -> str | None:
 
 # group -> why it does not apply to a run (None when it does); groups not named always apply.
 NOT_APPLICABLE: dict[str, Callable[[Run], str | None]] = {"quality": _not_for_tables, "table": _tables_only,
-                                                          "fidelity": _not_for_text, "text": text_only}
+                                                          "fidelity": not_for_text, "text": text_only,
+                                                          "latent": _needs_latent}
 
 
 def default_metrics(run: Run) -> tuple[str, ...]:
     """The groups metrics=None computes for `run`: likelihood and latent, and table for a table
     run, text for a text run."""
-    if is_text_run(run):
-        return TEXT_DEFAULT_METRICS
+    if is_text_run(run):  # a language model has no latent figures
+        return TEXT_DEFAULT_METRICS if run.model.traits.latent else ("likelihood", "text")
     return TABLE_DEFAULT_METRICS if is_table_run(run) else DEFAULT_METRICS
+
+
+def applicable(run: Run, metrics: Sequence[str]) -> list[str]:
+    """The chosen groups (checked, in METRIC_GROUPS order) that apply to `run`."""
+    return [g for g in metric_groups(metrics) if not (g in NOT_APPLICABLE and NOT_APPLICABLE[g](run))]
 
 
 def metric_groups(metrics: Sequence[str] | str | None) -> list[str]:

@@ -9,8 +9,9 @@ per-token figures), from the pure metrics of `vaekit.evaluate.text_metrics`.
   against the sentence: `token_accuracy`, the share of its tokens (with `<eos>`) found at the same
   position, and `sentence_accuracy`, the share of sentences given back exactly.
 - Samples: as many sentences as the split has (distinct-n falls as a corpus grows, so the
-  samples are compared with a corpus of the same size), greedy decodes of prior draws as
-  `vaekit sample` makes them, seeded: `distinct_1` and `distinct_2` (Li et al. 2016,
+  samples are compared with a corpus of the same size), decoded as `vaekit sample` decodes them
+  by default, seeded: greedy decodes of prior draws, or for a language model, which has no code,
+  word-by-word draws (`sample_decoding` says which): `distinct_1` and `distinct_2` (Li et al. 2016,
   https://arxiv.org/abs/1510.03055) and `sample_length` in tokens without `<eos>`, each beside the
   same figure of the split's own sentences (`*_real`). A collapsed model repeats one sentence:
   its distinct-n falls far below the real one's.
@@ -26,7 +27,7 @@ import torch
 from vaekit.contract import EOS_ID, PAD_ID
 from vaekit.evaluate.text_metrics import distinct_n, perplexity, strip, token_accuracy
 from vaekit.sample.ops import reconstruct
-from vaekit.sample.text import DECODE_BATCH, sample_ids
+from vaekit.sample.text import DECODE_BATCH, default_decode, sample_ids
 
 DISTINCT = (1, 2)  # distinct-n for these n
 
@@ -40,6 +41,14 @@ def text_only(run) -> str | None:
     """Why the text group does not apply to `run`, or None."""
     if not is_text_run(run):
         return f"it measures sentences, and this run models {run.codec.modality} data (data.name=text, ptb or wordnet)"
+    return None
+
+
+def not_for_text(run) -> str | None:
+    """Why the fidelity group does not apply to `run` (a text run), or None."""
+    if is_text_run(run):
+        return ("its errors compare numbers, and a text run's examples are token ids; the text group measures "
+                "reconstructions by token accuracy (--metrics text)")
     return None
 
 
@@ -64,14 +73,14 @@ def text_figures(run, x: torch.Tensor, nll: torch.Tensor | None, seed: int) -> d
     out: dict[str, Any] = {}
     if nll is not None:
         out["perplexity"] = perplexity(nll, tokens_per_sentence(x))
-    if model.traits.posterior != "none":  # a model with an encoder reconstructs
+    if model.traits.latent:  # a model with an encoder reconstructs
         recon = torch.cat([reconstruct(model, x[i:i + DECODE_BATCH]) for i in range(0, len(x), DECODE_BATCH)])
         out["token_accuracy"] = token_accuracy(recon, x.cpu(), PAD_ID)
         given, back = strip(x.cpu(), EOS_ID, PAD_ID), strip(recon, EOS_ID, PAD_ID)
         out["sentence_accuracy"] = sum(a == b for a, b in zip(given, back)) / len(given)
     ids, _ = sample_ids(model, len(x), seed=seed)
     samples, real = strip(ids, EOS_ID, PAD_ID), strip(x.cpu(), EOS_ID, PAD_ID)
-    out["num_samples"] = len(samples)
+    out.update(num_samples=len(samples), sample_decoding=default_decode(model))
     for name, seqs in (("", samples), ("_real", real)):
         for n in DISTINCT:
             out[f"distinct_{n}{name}"] = distinct_n(seqs, n)

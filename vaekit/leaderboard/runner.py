@@ -128,7 +128,7 @@ def _run_entry(entry: Entry, config: Config, k: int, groups: list[str], n_sample
     entry.images_per_sec = _throughput(run.metrics())
     test = run.dataset().test
     entry.test_split = _fingerprint(test.x, test.y)
-    groups = eval_runner.metric_groups([*groups, *eval_runner.default_metrics(run)])  # a text run's text group, say
+    groups = eval_runner.applicable(run, [*groups, *eval_runner.default_metrics(run)])  # a text run's text group, say
     stored = _stored_eval(entry.run_dir, k, len(test), groups)
     entry.metrics = stored if stored is not None else _measure(run, k, groups, entry, log)
     if n_samples > 0 and run.codec.is_image:

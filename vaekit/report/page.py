@@ -315,6 +315,9 @@ def _traversals(run: Run, x: torch.Tensor, y: torch.Tensor | None) -> str:
 def _latents(run: Run, sub, split: str, map_method: str, seed: int) -> list[Section]:
     """The 2-D map of the posterior means and the per-dimension KL."""
     model = run.model
+    if not model.traits.latent:
+        why = _note(f"Not drawn: model '{run.config.model.name}' has no latent code.")
+        return [Section("latent-map", "Latent map", why), Section("kl", "KL per dimension", why)]
     mu, logvar = encode(model, sub.x, y=sub.y)
     coords, axes = pic.latent_map(mu.numpy(), map_method, seed)
     labels = None if sub.y is None else sub.y.tolist()

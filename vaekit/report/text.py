@@ -47,11 +47,15 @@ def text_parts(run: Run, sub: Split, split: str, seed: int) -> list[Part]:
     examples come from `sub`, a seeded subset of `split`."""
     model, x = run.model, sub.x
     parts = [("samples", "Samples", _samples(run, seed))]
+    rest = (("reconstructions", "Reconstructions"), ("interpolations", "Interpolations"),
+            ("traversals", "Latent traversals"))
+    if not model.traits.latent:
+        why = _note(f"Not shown: model '{run.config.model.name}' is a language model with no latent code, so "
+                    f"there is nothing to encode a sentence into, move along or decode from.")
+        return parts + [(i, t, why) for i, t in rest]
     if len(x) == 0:
         empty = _note(f"The {split} split is empty; there is nothing to reconstruct.")
-        return parts + [(i, t, empty) for i, t in (("reconstructions", "Reconstructions"),
-                                                    ("interpolations", "Interpolations"),
-                                                    ("traversals", "Latent traversals"))]
+        return parts + [(i, t, empty) for i, t in rest]
     n = min(NUM_RECONSTRUCTIONS, len(x))
     pairs = reconstruct_text(run, x[:n])
     how = "the greedy decoding at its posterior mean" if gaussian_posterior(model) else "decoded from its codes"
@@ -65,9 +69,13 @@ def text_parts(run: Run, sub: Split, split: str, seed: int) -> list[Part]:
 
 
 def _samples(run: Run, seed: int) -> str:
-    body = _figure(_list(sample_text(run, NUM_SAMPLES, seed=seed)),
-                   f"{NUM_SAMPLES} codes drawn from the prior (seed {seed}), each decoded greedily: the likeliest word "
-                   f"at each step, as vaekit sample writes them to samples.txt.")
+    if run.model.traits.latent:
+        how = (f"{NUM_SAMPLES} codes drawn from the prior (seed {seed}), each decoded greedily: the likeliest word at "
+               f"each step, as vaekit sample writes them to samples.txt.")
+    else:
+        how = (f"{NUM_SAMPLES} sentences drawn word by word from the language model (seed {seed}), as vaekit sample "
+               f"writes them to samples.txt: without a code, greedy decoding would give one sentence.")
+    body = _figure(_list(sample_text(run, NUM_SAMPLES, seed=seed)), how)
     tc = run.config.train
     if tc.sample_sampler != "prior":  # the codes the end of training drew samples.txt with, beside the prior's
         from vaekit.sample.samplers import fitted_sampler

@@ -12,7 +12,8 @@ into a sentence by greedy decoding, the most probable word at each step until `<
 deterministic decoding"), so that what a sentence shows is what z carries. `decode="sample"`
 instead draws each word from softmax(logits / token_temperature), among the `top_k` likeliest
 words when given: the model's own distribution over sentences at that z. The prior's
-`temperature` scales the spread of z, as for every other run.
+`temperature` scales the spread of z, as for every other run. A language model (`lm`) has no z,
+so its greedy decoding is one sentence; it samples by default (`default_decode`).
 
 Sentences given as text are encoded with the run's codec: its tokenizer, and `<unk>` for a word
 the vocabulary lacks; the "input" of a reconstruction is that encoding decoded again, what the
@@ -53,6 +54,12 @@ def text_run(run: Any, fn: str):
     return run
 
 
+def default_decode(model: torch.nn.Module) -> str:
+    """How sentences are decoded unless told: greedily from a code, or word by word from a model
+    without one (a language model, whose greedy decoding is the same sentence every time)."""
+    return "greedy" if model.traits.latent else "sample"
+
+
 def check_decoding(decode: str, token_temperature: float | None, top_k: int | None,
                    error: type[Exception] = InputError) -> tuple[float, int | None]:
     """The token temperature and top-k of `decode`, checked: both belong to decode='sample'
@@ -73,18 +80,20 @@ def check_decoding(decode: str, token_temperature: float | None, top_k: int | No
 
 
 @torch.no_grad()
-def sample_ids(model: torch.nn.Module, n: int, temperature: float = 1.0, seed: int | None = 0, decode: str = "greedy",
+def sample_ids(model: torch.nn.Module, n: int, temperature: float = 1.0, seed: int | None = 0, decode: str | None = None,
                token_temperature: float | None = None, top_k: int | None = None, sampler=None,
                batch_size: int = DECODE_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
     """n sentences of a text model as token ids (n, max_length) and their lengths (n,), counting
     `<eos>` (a sentence cut at max_length has none): codes from the prior (its spread scaled by
-    `temperature`) or from a fitted `sampler`, decoded as `decode` says (see the module)."""
+    `temperature`) or from a fitted `sampler`, decoded as `decode` says (see the module; None:
+    `default_decode`)."""
     model = ops._model(model, "sample_ids", "generate")
     if not ops.reads_tokens(model):
         raise InputError("sample_ids decodes sentences of a text model (the tokens likelihood); this model reads "
                          "numbers: use vaekit.sample")
     n = ops._per_call(n, "number of sentences n", MAX_IMAGES, "sample_ids", "sentences")
     temperature = check_real(temperature, "temperature", min_exclusive=0, max=MAX_TEMPERATURE)
+    decode = decode or default_decode(model)
     token_temperature, top_k = check_decoding(decode, token_temperature, top_k)
     batch_size = check_int(batch_size, "batch_size", min=1)
     ops._check_sampler(sampler)
@@ -103,7 +112,7 @@ def sample_ids(model: torch.nn.Module, n: int, temperature: float = 1.0, seed: i
     return torch.cat(ids), torch.cat(lengths)
 
 
-def sample_text(run: Any, n: int, temperature: float = 1.0, seed: int | None = 0, decode: str = "greedy",
+def sample_text(run: Any, n: int, temperature: float = 1.0, seed: int | None = 0, decode: str | None = None,
                 token_temperature: float | None = None, top_k: int | None = None, sampler=None,
                 batch_size: int = DECODE_BATCH) -> list[str]:
     """n sentences of a text run (see `sample_ids` for the arguments), as text."""
