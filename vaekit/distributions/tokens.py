@@ -80,8 +80,8 @@ class TokenSequence(Distribution):
 
     Without `incremental`, generation (`greedy`, `generate`, `sample`, `mode`) re-runs step_logits
     on the whole prefix at each step: max_length calls on prefixes of growing length,
-    O(max_length^2) decoder steps per sequence. Both give the same sequences (up to rounding of
-    the logits); the stepped decoder gets the same tokens, `pad` after a sequence's `<eos>`.
+    O(max_length^2) decoder steps per sequence. Both read the tokens emitted so far (a finished
+    row's `<eos>`, then `pad`) and give the same sequences, up to rounding of the logits.
     """
 
     def __init__(self, step_logits: StepLogits, *, bos: int, eos: int, pad: int, max_length: int,
