@@ -236,3 +236,53 @@ def test_word_dropout_is_identity_at_rate_zero_and_in_eval():
     assert torch.all(word_dropout(inputs, 1.0, UNK, (BOS, PAD)) == UNK)
     with pytest.raises(InputError, match="rate"):
         word_dropout(inputs, 1.5, UNK, (BOS, PAD))
+
+
+class SteppedBigram(Bigram):
+    """The toy decoder one position at a time (`Incremental`): its state counts the steps, and it
+    records the tokens each step was fed."""
+
+    def __init__(self, table: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__(table, bias)
+        self.fed: list[torch.Tensor] = []
+
+    def start(self):
+        return 0
+
+    def step(self, state, tokens):
+        self.fed.append(tokens.clone())
+        return self.table[tokens] + self.bias, state + 1
+
+
+def test_generation_steps_an_incremental_decoder_on_the_tokens_it_emitted():
+    """Each step is fed the token emitted before it (<bos> first; a row that ended, its <eos>
+    then <pad>),
+    once per position until every row has its <eos>; step_logits is never called."""
+    bias = torch.zeros(3, V)
+    bias[0, EOS] = 100.0  # row 0 ends at once; rows 1 and 2 run the chain
+    stepped = SteppedBigram(chain_table({BOS: 4, 4: 5, 5: 6, 6: EOS}), bias)
+    dist = TokenSequence(stepped, bos=BOS, eos=EOS, pad=PAD, max_length=7, lead_shape=(3,), incremental=stepped)
+    ids, lengths = dist.greedy()
+    assert ids.tolist() == [[EOS, PAD, PAD, PAD, PAD, PAD, PAD]] + [[4, 5, 6, EOS, PAD, PAD, PAD]] * 2
+    assert lengths.tolist() == [1, 4, 4]
+    assert stepped.calls == []  # no prefix was re-read
+    assert [f.tolist() for f in stepped.fed] == [[BOS] * 3, [EOS, 4, 4], [PAD, 5, 5], [PAD, 6, 6]]
+
+
+@pytest.mark.parametrize("batch", [(5,), (2, 5)], ids=str)
+def test_incremental_and_prefix_generation_agree_greedy_and_sampled(batch):
+    step, prefix = toy(batch=batch, seed=4, max_length=9)
+    stepped = SteppedBigram(step.table, step.bias)
+    fast = TokenSequence(stepped, bos=BOS, eos=EOS, pad=PAD, max_length=9, lead_shape=batch, incremental=stepped)
+    assert torch.equal(fast.greedy()[0], prefix.greedy()[0])
+    for seed in range(3):
+        a = fast.sample(torch.Generator().manual_seed(seed), temperature=0.8, top_k=5)
+        assert torch.equal(a, prefix.sample(torch.Generator().manual_seed(seed), temperature=0.8, top_k=5))
+    assert stepped.calls == [] and len(step.calls) > 0
+
+
+def test_the_prefix_path_reads_each_prefix_once():
+    """Without an incremental decoder, step t reads <bos> and the t tokens emitted so far."""
+    step = Bigram(chain_table({BOS: 4, 4: 5, 5: EOS}), torch.zeros(2, V))
+    TokenSequence(step, bos=BOS, eos=EOS, pad=PAD, max_length=7, lead_shape=(2,)).greedy()
+    assert [c.tolist() for c in step.calls] == [[[BOS]] * 2, [[BOS, 4]] * 2, [[BOS, 4, 5]] * 2]

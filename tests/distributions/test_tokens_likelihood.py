@@ -97,8 +97,28 @@ def test_importance_samples_give_s_by_b_log_probs():
     assert dist.sample().shape == (5, 4, L) and dist.mean.shape == (5, 4, L)
 
 
-def test_generation_never_emits_bos_or_pad_before_eos_and_mean_is_the_greedy_decoding():
-    bound = Table((64,), seed=3)
+class SteppedTable(Table):
+    """The stand-in with `start` and `step`, which the likelihood then generates with."""
+
+    def start(self):
+        return None
+
+    def step(self, state, tokens):
+        return self.table[tokens] + self.bias, state
+
+
+def test_the_likelihood_steps_a_decoder_that_can_and_only_then():
+    assert likelihood()(Table((4,))).incremental is None
+    dist = likelihood()(SteppedTable((4,)))
+    assert dist.incremental is not None
+    logits, _ = dist.incremental.step(dist.incremental.start(), torch.full((4,), BOS_ID))
+    assert logits.dtype == torch.float32  # the table is float64: the step's logits pass through the mask too
+    assert bool(torch.isinf(logits[:, [PAD_ID, BOS_ID]]).all()) and bool(torch.isfinite(logits[:, 3:]).all())
+
+
+@pytest.mark.parametrize("kind", [Table, SteppedTable])
+def test_generation_never_emits_bos_or_pad_before_eos_and_mean_is_the_greedy_decoding(kind):
+    bound = kind((64,), seed=3)
     bound.table[:, [PAD_ID, BOS_ID]] += 50.0  # a decoder that would rather say them: never said
     dist = likelihood(max_length=7)(bound)
     for ids in (dist.sample(torch.Generator().manual_seed(0)), dist.mean):

@@ -14,7 +14,7 @@ what perplexity divides by.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkable
 
 import torch
 
@@ -26,6 +26,18 @@ from vaekit.registry import LIKELIHOODS
 from vaekit.sections import NON_NEGATIVE, LikelihoodConfig, Range
 
 StepLogits = Callable[[torch.Tensor], torch.Tensor]
+
+
+@runtime_checkable
+class Incremental(Protocol):
+    """A decoder that generates one position at a time from a state it carries (an RNN's hidden
+    state, a Transformer's keys and values): `start()` gives the state before the first input,
+    `step(state, tokens (*lead,)) -> (logits (*lead, V), state)` reads the input at the next
+    position. Fed inputs[..., t] for t = 0, 1, ..., it gives step_logits(inputs)[..., t, :]."""
+
+    def start(self) -> Any: ...
+
+    def step(self, state: Any, tokens: torch.Tensor) -> tuple[torch.Tensor, Any]: ...
 
 
 def count_tokens(x: torch.Tensor, pad: int) -> torch.Tensor:
@@ -63,16 +75,18 @@ class TokenSequence(Distribution):
     device       where generation builds its ids (the decoder's device)
     corrupt      applied to the teacher-forced inputs of `log_prob` only, never to generation:
                  pass `lambda t: word_dropout(t, rate, unk, (bos, pad), training=self.training)`
+    incremental  optional, the same decoder one position at a time (`Incremental`), which
+                 generation then uses: O(max_length) decoder steps per sequence
 
-    Generation (`greedy`, `generate`, `sample`, `mode`) re-runs step_logits on the whole prefix at
-    each step: max_length calls on prefixes of growing length, O(max_length^2) decoder steps per
-    sequence. That is cheap at the sizes of a text VAE (L <= ~100) and needs no cached state from
-    the decoder; a decoder that exposes its recurrent state could make it O(max_length).
+    Without `incremental`, generation (`greedy`, `generate`, `sample`, `mode`) re-runs step_logits
+    on the whole prefix at each step: max_length calls on prefixes of growing length,
+    O(max_length^2) decoder steps per sequence. Both read the tokens emitted so far (a finished
+    row's `<eos>`, then `pad`) and give the same sequences, up to rounding of the logits.
     """
 
     def __init__(self, step_logits: StepLogits, *, bos: int, eos: int, pad: int, max_length: int,
                  lead_shape: Sequence[int], corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", incremental: Incremental | None = None) -> None:
         if max_length < 1:
             raise InputError(f"max_length must be at least 1, got {max_length}")
         self.step_logits = step_logits
@@ -81,6 +95,7 @@ class TokenSequence(Distribution):
         self.lead_shape = torch.Size(lead_shape)
         self.corrupt = corrupt
         self.device = torch.device(device)
+        self.incremental = incremental
 
     def teacher_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """`<bos>` + x[..., :-1]: what the decoder reads to predict x."""
@@ -123,20 +138,40 @@ class TokenSequence(Distribution):
         if top_k is not None and top_k < 1:
             raise InputError(f"top_k must be at least 1 (or None for the whole vocabulary), got {top_k}")
         lead = self.lead_shape
-        prefix = torch.full((*lead, 1), self.bos, dtype=torch.long, device=self.device)
         out = torch.full((*lead, self.max_length), self.pad, dtype=torch.long, device=self.device)
         done = torch.zeros(lead, dtype=torch.bool, device=self.device)
+        token = torch.full(lead, self.bos, dtype=torch.long, device=self.device)  # the input at position 0
         with torch.no_grad():
+            next_logits = self._next_logits()
             for t in range(self.max_length):
-                logits = self.step_logits(prefix)[..., -1, :]
-                token = self._choose(logits.float(), generator, temperature, top_k)
-                token = token.masked_fill(done, self.pad)
+                token = self._choose(next_logits(t, token).float(), generator, temperature, top_k)
+                token.masked_fill_(done, self.pad)
                 out[..., t] = token
                 done |= token == self.eos
-                if bool(done.all()):
+                if bool(done.all()):  # one host sync a step buys stopping at the last <eos>
                     break
-                prefix = torch.cat([prefix, token.unsqueeze(-1)], dim=-1)
         return out, count_tokens(out, self.pad)
+
+    def _next_logits(self) -> Callable[[int, torch.Tensor], torch.Tensor]:
+        """f(t, input at position t (*lead,)) -> the logits (*lead, V) of the token after it, called
+        for t = 0, 1, ... in turn: the incremental decoder's step, or step_logits on the prefix
+        (kept in one preallocated buffer, not concatenated anew each step)."""
+        if self.incremental is not None:
+            inc, state = self.incremental, self.incremental.start()
+
+            def step(t: int, token: torch.Tensor) -> torch.Tensor:
+                nonlocal state
+                logits, state = inc.step(state, token)
+                return logits
+
+            return step
+        prefix = torch.empty((*self.lead_shape, self.max_length), dtype=torch.long, device=self.device)
+
+        def recompute(t: int, token: torch.Tensor) -> torch.Tensor:
+            prefix[..., t] = token
+            return self.step_logits(prefix[..., : t + 1])[..., -1, :]
+
+        return recompute
 
     @staticmethod
     def _choose(logits: torch.Tensor, generator: torch.Generator | None, temperature: float,
@@ -180,13 +215,28 @@ class TokenSequence(Distribution):
 
 class BoundDecoder(Protocol):
     """What a sequence decoder returns (`vaekit.nn.sequence.BoundDecoder`): step_logits with its
-    code bound, the lead shape of the code, its word-dropout rate now (0 in eval) and device."""
+    code bound, the lead shape of the code, its word-dropout rate now (0 in eval) and device; when
+    it also has `start` and `step` (`Incremental`), generation steps it one position at a time."""
 
     lead_shape: torch.Size
     word_dropout: float
     device: torch.device
 
     def step_logits(self, inputs: torch.Tensor) -> torch.Tensor: ...
+
+
+class _Allowed:
+    """An incremental decoder whose logits pass through `allowed`, as step_logits' do."""
+
+    def __init__(self, decoder: Incremental, allowed: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.decoder, self.allowed = decoder, allowed
+
+    def start(self) -> Any:
+        return self.decoder.start()
+
+    def step(self, state: Any, tokens: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        logits, state = self.decoder.step(state, tokens)
+        return self.allowed(logits), state
 
 
 SPECIAL_TOKENS = EOS_ID + 1  # <pad>, <unk>, <bos>, <eos>
@@ -242,14 +292,21 @@ class Tokens(Likelihood):
             def corrupt(inputs: torch.Tensor) -> torch.Tensor:
                 return word_dropout(inputs, rate, UNK_ID, (BOS_ID, PAD_ID))
 
-        def step_logits(inputs: torch.Tensor) -> torch.Tensor:
-            logits = params.step_logits(inputs).float()  # the softmax in float32 under bf16 autocast
-            # <bos> and <pad> are never a target (a sequence starts after <bos>, and pads are not
-            # counted): no probability goes to them, and generation never emits them.
-            return logits.masked_fill(self.never.to(logits.device), float("-inf"))
+        never = self.never.to(params.device)
 
+        def allowed(logits: torch.Tensor) -> torch.Tensor:
+            # The softmax in float32 under bf16 autocast. <bos> and <pad> are never a target (a
+            # sequence starts after <bos>, and pads are not counted): no probability goes to
+            # them, and generation never emits them.
+            return logits.float().masked_fill(never, float("-inf"))
+
+        def step_logits(inputs: torch.Tensor) -> torch.Tensor:
+            return allowed(params.step_logits(inputs))
+
+        incremental = _Allowed(params, allowed) if isinstance(params, Incremental) else None
         return TokenSequence(step_logits, bos=BOS_ID, eos=EOS_ID, pad=PAD_ID, max_length=self.max_length,
-                             lead_shape=params.lead_shape, corrupt=corrupt, device=params.device)
+                             lead_shape=params.lead_shape, corrupt=corrupt, device=params.device,
+                             incremental=incremental)
 
     def validate(self, x: torch.Tensor, where: str, mask: torch.Tensor | None = None) -> None:
         if x.dtype.is_floating_point or x.dtype == torch.bool:

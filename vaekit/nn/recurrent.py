@@ -8,7 +8,8 @@ so appending pads changes nothing) -> the final hidden state of every layer and 
 linear -> out_features. Decoder: z mapped into the initial state of every layer AND concatenated
 to every input embedding, so each step sees z directly (the usual remedy for a decoder that
 forgets its initial state); a linear layer gives the next-token logits. The decoder returns a
-`BoundDecoder` (`vaekit.nn.sequence`), which the tokens likelihood wraps.
+`BoundDecoder` (`vaekit.nn.sequence`), which the tokens likelihood wraps; generation steps the
+recurrent state one token at a time (`start`, `step`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,19 @@ class RNNDecoder(nn.Module):
         z_steps = z.to(emb.dtype).unsqueeze(1).expand(-1, ids.shape[1], -1)  # (N, T, D): z at every step
         out, _ = self.rnn(torch.cat([emb, z_steps], dim=-1), self.initial_state(z))  # (N, T, H)
         return self.out(self.drop(out)).view(*lead, ids.shape[1], self.vocab)
+
+    def start(self, z: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Incremental decoding: z (*lead, D) -> the recurrent state before the first input."""
+        return self.initial_state(z.reshape(-1, z.shape[-1]))
+
+    def step(self, z: torch.Tensor, state: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+             tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+        """One position of `logits`: tokens (*lead,) with z (*lead, D) and the state so far ->
+        logits (*lead, V) and the state after it; z enters the step as it enters every step there."""
+        z = z.reshape(-1, z.shape[-1])  # (N, D)
+        emb = self.drop(self.embedding(tokens.reshape(-1, 1)))  # (N, 1, E)
+        out, state = self.rnn(torch.cat([emb, z.to(emb.dtype).unsqueeze(1)], dim=-1), state)  # (N, 1, H)
+        return self.out(self.drop(out[:, 0])).view(*tokens.shape, self.vocab), state
 
 
 @NETWORKS.register("rnn", config=RNNConfig)

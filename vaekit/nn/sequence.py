@@ -8,11 +8,18 @@ the decoder itself, run on the tokens before each position. Its `forward(z)` ret
 `BoundDecoder` instead, which `vaekit.distributions.tokens.Tokens` turns into a `TokenSequence`.
 The decoder's `out_shape` (the likelihood's `param_shape()`) is (vocab_size,): the logits of one
 position.
+
+A sequence decoder implements `logits(z, inputs)` (teacher forcing, every position at once) and,
+for generation, `start(z) -> state` and `step(z, state, tokens) -> (logits, state)`: one position
+at a time from a state it carries (an RNN's hidden state, a Transformer's keys and values), so
+decoding L tokens costs L steps, not the L^2 of re-reading the prefix at each one. Fed the inputs
+of `logits` one position at a time, `step` gives its logits at each position, up to rounding.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,6 +36,11 @@ class BoundDecoder:
 
     step_logits(inputs)  inputs (*lead, T) int64 -> logits (*lead, T, V), those at position t
                          reading inputs[..., :t+1] only (causal); lead broadcasts with z's
+    start()              incremental decoding: the decoder's state before its first input
+    step(state, tokens)  tokens (*lead,) int64, the input at the next position -> (logits
+                         (*lead, V), the next state); fed inputs[..., t] for t = 0, 1, ... from
+                         start(), the logits are step_logits(inputs)[..., t, :]. The state is the
+                         decoder's own (opaque); lead is z's lead exactly
     lead_shape           z.shape[:-1]: (B,) for one code per example, (S, B) for S samples each
     word_dropout         the rate at which the likelihood replaces teacher-forced input words by
                          `<unk>` (Bowman et al. 2016): the decoder's rate in training, 0 in eval
@@ -42,6 +54,15 @@ class BoundDecoder:
 
     def step_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.decoder.logits(self.z, inputs)
+
+    def start(self) -> Any:
+        return self.decoder.start(self.z)
+
+    def step(self, state: Any, tokens: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        if tokens.shape != self.z.shape[:-1]:
+            raise InputError(f"step reads one token per code: tokens of shape {tuple(self.z.shape[:-1])}, got "
+                             f"{tuple(tokens.shape)}; pass the tokens of the next position only")
+        return self.decoder.step(self.z, state, tokens)
 
     @property
     def lead_shape(self) -> torch.Size:

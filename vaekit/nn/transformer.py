@@ -11,6 +11,8 @@ the mean over the non-pad positions (or the output of a learned `[CLS]` position
 changes nothing. Decoder: z mapped to one prefix vector at position 0, then the embedded inputs;
 causal self-attention, so the logits at input position t read the prefix and inputs[..., :t+1]
 only. It returns a `BoundDecoder` (`vaekit.nn.sequence`), which the tokens likelihood wraps.
+Generation runs one position at a time on a cache of every layer's keys and values (`start`,
+`step`), so the positions before are never recomputed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from vaekit.contract import PAD_ID
@@ -135,6 +138,57 @@ class TransformerDecoder(nn.Module):
         causal = nn.Transformer.generate_square_subsequent_mask(t + 1, device=h.device, dtype=h.dtype)
         h = self.stack(h, mask=causal, is_causal=True)
         return self.out(h[:, 1:]).view(*lead, t, self.vocab)  # the output at input t predicts token t + 1
+
+    def start(self, z: torch.Tensor) -> DecoderCache:
+        """Incremental decoding: z (*lead, D) -> the keys and values of the prefix position."""
+        h = self.prefix(z.reshape(-1, z.shape[-1])).unsqueeze(1)  # (N, 1, d): position 0
+        return self._advance(h, DecoderCache([None] * len(self.stack.layers), 0))[1]
+
+    def step(self, z: torch.Tensor, state: DecoderCache, tokens: torch.Tensor) -> tuple[torch.Tensor, DecoderCache]:
+        """One position of `logits`: tokens (*lead,) and the cache of the positions before ->
+        logits (*lead, V) and the cache with this position added."""
+        h = self.embed(tokens.reshape(-1, 1), start=state.length)  # (N, 1, d)
+        h, state = self._advance(h, state)
+        return self.out(h[:, 0]).view(*tokens.shape, self.vocab), state
+
+    def _advance(self, h: torch.Tensor, cache: DecoderCache) -> tuple[torch.Tensor, DecoderCache]:
+        """The stack on one new position h (N, 1, d), attending to the cached positions and to
+        itself: what `self.stack` computes there under the causal mask (pre-norm layers, then the
+        final norm), with each layer's keys and values kept for the next position."""
+        kept = []
+        for layer, past in zip(self.stack.layers, cache.keys_values):
+            h, kv = _cached_layer(layer, h, past)
+            kept.append(kv)
+        return self.stack.norm(h), DecoderCache(kept, cache.length + 1)
+
+
+@dataclass(frozen=True)
+class DecoderCache:
+    """The Transformer decoder's state in incremental decoding: per layer, the keys and values
+    (N, heads, positions, d / heads) of the positions so far (None before the first), and how
+    many positions that is (the next one's index, for its position encoding)."""
+
+    keys_values: list[tuple[torch.Tensor, torch.Tensor] | None]
+    length: int
+
+
+def _cached_layer(layer: nn.TransformerEncoderLayer, x: torch.Tensor,
+                  past: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    """A pre-norm `nn.TransformerEncoderLayer` (as `_stack` builds it) on the newest position
+    x (N, 1, d), attending to the past keys and values and its own: the layer's own weights and
+    dropouts, with the attention written out so that earlier positions are not recomputed."""
+    attn = layer.self_attn
+    n, t, d = x.shape
+    heads = attn.num_heads
+    qkv = F.linear(layer.norm1(x), attn.in_proj_weight, attn.in_proj_bias)  # (N, 1, 3d): q, k, v, heads within each
+    q, k, v = qkv.view(n, t, 3, heads, d // heads).permute(2, 0, 3, 1, 4)  # each (N, heads, 1, d / heads)
+    if past is not None:
+        k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
+    # Every cached position precedes this one: the causal mask hides none of them.
+    a = F.scaled_dot_product_attention(q, k, v, dropout_p=attn.dropout if layer.training else 0.0)
+    x = x + layer.dropout1(attn.out_proj(a.transpose(1, 2).reshape(n, t, d)))
+    x = x + layer.dropout2(layer.linear2(layer.dropout(layer.activation(layer.linear1(layer.norm2(x))))))
+    return x, (k, v)
 
 
 @NETWORKS.register("transformer", config=TransformerConfig)
