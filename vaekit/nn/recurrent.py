@@ -113,13 +113,13 @@ class RNNDecoder(nn.Module):
 
     def start(self, z: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Incremental decoding: z (*lead, D) -> the recurrent state before the first input."""
-        return self.initial_state(z.reshape(-1, z.shape[-1]))
+        return self.initial_state(z.flatten(0, -2))
 
     def step(self, z: torch.Tensor, state: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
              tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         """One position of `logits`: tokens (*lead,) with z (*lead, D) and the state so far ->
         logits (*lead, V) and the state after it; z enters the step as it enters every step there."""
-        z = z.reshape(-1, z.shape[-1])  # (N, D)
+        z = z.flatten(0, -2)  # (N, D)
         emb = self.drop(self.embedding(tokens.reshape(-1, 1)))  # (N, 1, E)
         out, state = self.rnn(torch.cat([emb, z.to(emb.dtype).unsqueeze(1)], dim=-1), state)  # (N, 1, H)
         return self.out(self.drop(out[:, 0])).view(*tokens.shape, self.vocab), state

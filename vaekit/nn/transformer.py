@@ -141,7 +141,7 @@ class TransformerDecoder(nn.Module):
 
     def start(self, z: torch.Tensor) -> DecoderCache:
         """Incremental decoding: z (*lead, D) -> the keys and values of the prefix position."""
-        h = self.prefix(z.reshape(-1, z.shape[-1])).unsqueeze(1)  # (N, 1, d): position 0
+        h = self.prefix(z.flatten(0, -2)).unsqueeze(1)  # (N, 1, d): position 0
         return self._advance(h, DecoderCache([None] * len(self.stack.layers), 0))[1]
 
     def step(self, z: torch.Tensor, state: DecoderCache, tokens: torch.Tensor) -> tuple[torch.Tensor, DecoderCache]:
