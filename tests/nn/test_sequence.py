@@ -134,9 +134,9 @@ def test_word_dropout_replaces_words_at_its_rate_in_training_only(name):
     seen = []
     real = dec.logits
 
-    def recording(z, inputs):
+    def recording(z, inputs, keep=None):
         seen.append(inputs)
-        return real(z, inputs)
+        return real(z, inputs, keep)
 
     dec.logits = recording
     g = torch.Generator().manual_seed(0)
@@ -162,7 +162,7 @@ def test_word_dropout_zero_never_touches_the_inputs():
     dec = decoder("rnn").train()
     seen = []
     real = dec.logits
-    dec.logits = lambda z, inputs: seen.append(inputs) or real(z, inputs)
+    dec.logits = lambda z, inputs, keep=None: seen.append(inputs) or real(z, inputs, keep)
     x = tokens(ROWS)
     dist = Tokens(TokensConfig(vocab_size=V), (L,))(dec(torch.randn(3, D)))
     dist.log_prob(x)

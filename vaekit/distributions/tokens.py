@@ -77,6 +77,9 @@ class TokenSequence(Distribution):
                  pass `lambda t: word_dropout(t, rate, unk, (bos, pad), training=self.training)`
     incremental  optional, the same decoder one position at a time (`Incremental`), which
                  generation then uses: O(max_length) decoder steps per sequence
+    kept_logits  optional, `(inputs, keep) -> (K, V)`: step_logits at the positions `keep` marks
+                 only, which `log_prob` then uses, so the vocabulary-wide output layer runs over
+                 the counted tokens and not over the pads of a batch's shorter rows
 
     Without `incremental`, generation (`greedy`, `generate`, `sample`, `mode`) re-runs step_logits
     on the whole prefix at each step: max_length calls on prefixes of growing length,
@@ -86,7 +89,8 @@ class TokenSequence(Distribution):
 
     def __init__(self, step_logits: StepLogits, *, bos: int, eos: int, pad: int, max_length: int,
                  lead_shape: Sequence[int], corrupt: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 device: torch.device | str = "cpu", incremental: Incremental | None = None) -> None:
+                 device: torch.device | str = "cpu", incremental: Incremental | None = None,
+                 kept_logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None) -> None:
         if max_length < 1:
             raise InputError(f"max_length must be at least 1, got {max_length}")
         self.step_logits = step_logits
@@ -96,6 +100,7 @@ class TokenSequence(Distribution):
         self.corrupt = corrupt
         self.device = torch.device(device)
         self.incremental = incremental
+        self.kept_logits = kept_logits
 
     def teacher_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """`<bos>` + x[..., :-1]: what the decoder reads to predict x."""
@@ -115,6 +120,8 @@ class TokenSequence(Distribution):
         inputs = self.teacher_inputs(x)
         if self.corrupt is not None:
             inputs = self.corrupt(inputs)
+        if self.kept_logits is not None:  # the output layer over the counted positions alone
+            return self._kept_log_prob(x, inputs, keep, lead)
         logits = self.step_logits(inputs.expand(*lead, x.shape[-1]))
         if logits.shape[:-1] != (*lead, x.shape[-1]):
             raise InputError(f"step_logits gave logits of shape {tuple(logits.shape)} for inputs of shape "
@@ -124,6 +131,14 @@ class TokenSequence(Distribution):
         target = x.masked_fill(~keep, 0).expand(*lead, x.shape[-1])
         picked = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
         return picked.masked_fill(~keep.expand_as(picked), 0.0).sum(-1)
+
+    def _kept_log_prob(self, x: torch.Tensor, inputs: torch.Tensor, keep: torch.Tensor, lead: torch.Size) -> torch.Tensor:
+        """log_prob through `kept_logits`: the same sum, with logits computed at kept positions only."""
+        shape = (*lead, x.shape[-1])
+        keep = keep.expand(shape)
+        logp = torch.log_softmax(self.kept_logits(inputs.expand(shape), keep), dim=-1)  # (K, V)
+        picked = logp.gather(-1, x.expand(shape)[keep].unsqueeze(-1)).squeeze(-1)  # (K,)
+        return torch.zeros(shape, dtype=picked.dtype, device=picked.device).masked_scatter(keep, picked).sum(-1)
 
     def generate(self, generator: torch.Generator | None = None, temperature: float = 1.0,
                  top_k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -303,10 +318,15 @@ class Tokens(Likelihood):
         def step_logits(inputs: torch.Tensor) -> torch.Tensor:
             return allowed(params.step_logits(inputs))
 
+        kept_logits = None
+        if hasattr(params, "kept_logits"):
+            def kept_logits(inputs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+                return allowed(params.kept_logits(inputs, keep))
+
         incremental = _Allowed(params, allowed) if isinstance(params, Incremental) else None
         return TokenSequence(step_logits, bos=BOS_ID, eos=EOS_ID, pad=PAD_ID, max_length=self.max_length,
                              lead_shape=params.lead_shape, corrupt=corrupt, device=params.device,
-                             incremental=incremental)
+                             incremental=incremental, kept_logits=kept_logits)
 
     def validate(self, x: torch.Tensor, where: str, mask: torch.Tensor | None = None) -> None:
         if x.dtype.is_floating_point or x.dtype == torch.bool:

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from vaekit.contract import PAD_ID
-from vaekit.nn.sequence import (BoundDecoder, broadcast_inputs, check_logits_shape, check_sequence_shape,
+from vaekit.nn.sequence import (BoundDecoder, broadcast_inputs, project, check_logits_shape, check_sequence_shape,
                                 lengths_of, token_ids, vocab_size)
 from vaekit.registry import NETWORKS
 from vaekit.sections import AT_LEAST_1, NON_NEGATIVE, NetworkConfig, Range
@@ -103,13 +103,14 @@ class RNNDecoder(nn.Module):
         h = torch.tanh(s[0]).contiguous()  # in the range of the states the cell makes itself
         return (h, s[1].contiguous()) if self.lstm else h
 
-    def logits(self, z: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced next-token logits: z (*lead, D), inputs (*lead, T) -> (*lead, T, V)."""
+    def logits(self, z: torch.Tensor, inputs: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced next-token logits: z (*lead, D), inputs (*lead, T) -> (*lead, T, V); with
+        `keep` (*lead, T) bool, only the kept positions' logits, (K, V) in row-major order."""
         z, ids, lead = broadcast_inputs(z, inputs)  # (N, D), (N, T)
         emb = self.drop(self.embedding(ids))  # (N, T, E)
         z_steps = z.to(emb.dtype).unsqueeze(1).expand(-1, ids.shape[1], -1)  # (N, T, D): z at every step
         out, _ = self.rnn(torch.cat([emb, z_steps], dim=-1), self.initial_state(z))  # (N, T, H)
-        return self.out(self.drop(out)).view(*lead, ids.shape[1], self.vocab)
+        return project(self.out, self.drop(out), lead, keep)
 
     def start(self, z: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Incremental decoding: z (*lead, D) -> the recurrent state before the first input."""

@@ -55,6 +55,12 @@ class BoundDecoder:
     def step_logits(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.decoder.logits(self.z, inputs)
 
+    def kept_logits(self, inputs: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """The logits of the positions `keep` (like inputs, bool) marks, (K, V) in row-major
+        order: teacher forcing that runs the output layer (vocabulary-wide, the largest part of
+        a step) over the counted tokens alone, not over the pads of a batch's shorter rows."""
+        return self.decoder.logits(self.z, inputs, keep)
+
     def start(self) -> Any:
         return self.decoder.start(self.z)
 
@@ -111,6 +117,14 @@ def token_ids(x: torch.Tensor, name: str) -> torch.Tensor:
 def lengths_of(x: torch.Tensor) -> torch.Tensor:
     """Tokens per row counting `<eos>` (every non-pad entry), at least 1: (B, L) -> (B,)."""
     return (x != PAD_ID).sum(-1).clamp(min=1)
+
+
+def project(out: nn.Module, h: torch.Tensor, lead: torch.Size, keep: torch.Tensor | None) -> torch.Tensor:
+    """The output layer over decoder features h (N, T, H): logits (*lead, T, V), or with `keep`
+    ((*lead, T) bool) those of the kept positions only, (K, V)."""
+    if keep is None:
+        return out(h).view(*lead, h.shape[1], -1)
+    return out(h[keep.expand(*lead, h.shape[1]).reshape(h.shape[:2])])
 
 
 def broadcast_inputs(z: torch.Tensor, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Size]:

@@ -27,7 +27,7 @@ from torch import nn
 
 from vaekit.contract import PAD_ID
 from vaekit.errors import ConfigError
-from vaekit.nn.sequence import (BoundDecoder, broadcast_inputs, check_logits_shape, check_sequence_shape,
+from vaekit.nn.sequence import (BoundDecoder, broadcast_inputs, check_logits_shape, check_sequence_shape, project,
                                 token_ids, vocab_size)
 from vaekit.registry import NETWORKS
 from vaekit.sections import AT_LEAST_1, NON_NEGATIVE, NetworkConfig, Range
@@ -130,14 +130,15 @@ class TransformerDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> BoundDecoder:
         return BoundDecoder(self, z, self.word_dropout if self.training else 0.0)
 
-    def logits(self, z: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """Teacher-forced next-token logits: z (*lead, D), inputs (*lead, T) -> (*lead, T, V)."""
+    def logits(self, z: torch.Tensor, inputs: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
+        """Teacher-forced next-token logits: z (*lead, D), inputs (*lead, T) -> (*lead, T, V); with
+        `keep` (*lead, T) bool, only the kept positions' logits, (K, V) in row-major order."""
         z, ids, lead = broadcast_inputs(z, inputs)  # (N, D), (N, T)
         t = ids.shape[1]
         h = torch.cat([self.prefix(z).unsqueeze(1), self.embed(ids, start=1)], dim=1)  # (N, 1 + T, d)
         causal = nn.Transformer.generate_square_subsequent_mask(t + 1, device=h.device, dtype=h.dtype)
         h = self.stack(h, mask=causal, is_causal=True)
-        return self.out(h[:, 1:]).view(*lead, t, self.vocab)  # the output at input t predicts token t + 1
+        return project(self.out, h[:, 1:], lead, keep)  # the output at input t predicts token t + 1
 
     def start(self, z: torch.Tensor) -> DecoderCache:
         """Incremental decoding: z (*lead, D) -> the keys and values of the prefix position."""
