@@ -80,7 +80,7 @@ def row_config(row: str, args) -> dict:
     elif row == "free bits":
         raw["objective"] = {"free_bits": 0.1}
     elif row == "aggressive":
-        raw["train"].update(aggressive=True, aggressive_inner_steps=args.inner_steps)
+        raw["train"].update(aggressive=True, aggressive_inner_steps=args.inner_steps, aggressive_window=max(1, min(10, args.inner_steps // 2)))
     return raw
 
 
