@@ -69,7 +69,7 @@ def text_config(family: str = "vae", network: str = "rnn", model: dict | None = 
 # Per family, what its tiny model section adds on text (as tests/models/test_contract.py's
 # TINY_MODELS does on images); every family that works on text needs an entry.
 TINY_TEXT_MODELS: dict[str, dict] = {
-    "vae": {}, "iwae": {"k": 3}, "betatcvae": {}, "capacity_vae": {"capacity_steps": 10},
+    "vae": {}, "cvae": {"num_classes": 3}, "iwae": {"k": 3}, "betatcvae": {}, "capacity_vae": {"capacity_steps": 10},
     "infovae": {"lam": 10.0}, "wae": {}, "ladder": {"lower_dims": [4], "hidden": 16},
     "hvae": {"lower_dims": [4], "hidden": 16}, "vqvae": {"codebook_size": 5, "code_dim": 1, "prior_hidden": 8},
 }

@@ -230,10 +230,11 @@ def cmd_interpolate(args: argparse.Namespace, overrides: list[str]) -> None:
     if len(idx) < 2:
         raise ConfigError(f"the {args.split} split has fewer than 2 examples; nothing to interpolate")
     half = len(idx) // 2
-    if text.is_text(run):
-        return _emit(args, run, "interpolations.txt", text.interpolate(args, run, x[idx[:half]], x[idx[half : 2 * half]]))
     y = run.dataset().split(args.split).y
     ya, yb = (None, None) if y is None else (y[idx[:half]], y[idx[half : 2 * half]])
+    if text.is_text(run):
+        return _emit(args, run, "interpolations.txt",
+                     text.interpolate(args, run, x[idx[:half]], x[idx[half : 2 * half]], ya, yb))
     path = interpolate(run.model, x[idx[:half]], x[idx[half : 2 * half]], args.steps, ya, yb)
     print(_save_examples(run, path.reshape(-1, *run.data_shape), _out(args, run, "interpolations.png"), nrow=args.steps))
 

@@ -34,34 +34,53 @@ def sample(args: argparse.Namespace, run) -> str:
     from vaekit.sample.samplers import fitted_sampler
     from vaekit.sample.text import check_decoding, default_decode, sample_text, text_block
 
-    if args.cls is not None:
-        raise ConfigError("--class chooses the class of a conditional model, and text models take no labels; "
-                          "leave out --class")
+    check_class(run, args.cls)
     decode = args.decode or default_decode(run.model)
     check_decoding(decode, args.token_temperature, args.top_k, error=ConfigError)
     sampler = None
     if args.sampler != "prior":
         train = run.dataset().train
-        sampler = fitted_sampler(run.model, args.sampler, train.x, None, args.components)
+        sampler = fitted_sampler(run.model, args.sampler, train.x, train.y, args.components)
     return text_block(sample_text(run, args.n, args.temperature, args.seed, decode, args.token_temperature,
-                                  args.top_k, sampler))
+                                  args.top_k, sampler, y=args.cls))
+
+
+def check_class(run, cls: int | None) -> None:
+    """ConfigError unless --class is left out or names one of a conditional run's classes (by
+    index; the message lists them with their names, from the run's codec)."""
+    if cls is None:
+        return
+    model = run.model
+    if not model.traits.conditional:
+        raise ConfigError(f"--class chooses the class of a conditional model, and model '{run.config.model.name}' "
+                          f"takes no labels; train model.name=cvae on labelled text (data.label_column), or leave "
+                          f"out --class")
+    if not 0 <= cls < model.num_classes:
+        names = run.codec.describe_labels() or ", ".join(map(str, range(model.num_classes)))
+        raise ConfigError(f"--class {cls} is not one of the run's {model.num_classes} classes: {names}")
 
 
 def reconstruct(args: argparse.Namespace, run) -> str:
     """The first n sentences of the split beside their greedy reconstructions, as TSV."""
     from vaekit.sample.text import pairs_tsv, reconstruct_text
 
-    return pairs_tsv(reconstruct_text(run, run.dataset().split(args.split).x[: args.n]))
+    split = run.dataset().split(args.split)
+    y = None if split.y is None else split.y[: args.n]  # a conditional run reads each sentence with its class
+    return pairs_tsv(reconstruct_text(run, split.x[: args.n], y=y))
 
 
-def interpolate(args: argparse.Namespace, run, a: torch.Tensor | None, b: torch.Tensor | None) -> str:
+def interpolate(args: argparse.Namespace, run, a: torch.Tensor | None, b: torch.Tensor | None,
+                ya: torch.Tensor | None = None, yb: torch.Tensor | None = None) -> str:
     """Homotopy blocks: between the --between sentences when given, else between the split's
-    pairs `a[i]`, `b[i]` the command picked."""
+    pairs `a[i]`, `b[i]` the command picked (of classes `ya[i]`, `yb[i]` for a conditional run)."""
     from vaekit.sample.text import blocks_text, interpolate_text
 
     if args.between:
+        if run.model.traits.conditional:
+            raise ConfigError("--between gives sentences without their classes, and a conditional model reads each "
+                              "with its class; leave out --between to interpolate pairs of the split")
         a, b = [pair[0] for pair in args.between], [pair[1] for pair in args.between]
-    return blocks_text(interpolate_text(run, a, b, args.steps))
+    return blocks_text(interpolate_text(run, a, b, args.steps, ya=ya, yb=yb))
 
 
 def sentences(run, x: torch.Tensor) -> str:

@@ -22,8 +22,8 @@ from vaekit.train.prepare import for_data
 from vaekit.weights import save_weights
 from vaekit.yamlio import load_yaml
 
-B, S = 6, 5
-DATA = text_dataset(corpus(120), corpus(30, seed=1), max_length=10)
+B, S, CLASSES = 6, 5, 3
+DATA = text_dataset(corpus(120), corpus(30, seed=1), max_length=10, num_classes=CLASSES)  # labels: cvae reads them
 L, V = DATA.shape[0], DATA.codec.vocab_size
 TEXT_FAMILIES = [n for n in MODELS.names() if MODELS.get(n).traits.text and MODELS.get(n).traits.latent]  # lm: tests/models/test_lm.py
 SEQUENCE_NETWORKS = sorted(n for n in NETWORKS.names() if NETWORKS.get(n).tokens)
@@ -62,6 +62,11 @@ def batch() -> Batch:
     return DATA.train.batch(torch.arange(B))
 
 
+def labels(model, n: int) -> torch.Tensor | None:
+    """Classes for generating n sequences: a conditional family needs them, the others ignore them."""
+    return torch.arange(n) % CLASSES if model.traits.conditional else None
+
+
 def test_shapes(config, batch):
     model = build(config)
     out = model(batch)
@@ -71,7 +76,7 @@ def test_shapes(config, batch):
     if model.traits.bound:
         assert model.log_weights(batch, S).shape == (S, B)
     model.eval()
-    for ids in (model.sample(4), model.reconstruct(batch)):
+    for ids in (model.sample(4, y=labels(model, 4)), model.reconstruct(batch)):
         assert ids.dtype == torch.long and ids.shape[-1] == L
         assert len(DATA.codec.decode(ids)) == len(ids)
 
@@ -116,7 +121,8 @@ def test_save_and_load_give_identical_outputs(config, batch, tmp_path):
     a, b = seeded(lambda: model(batch)), seeded(lambda: loaded(batch))
     assert torch.equal(a.recon, b.recon) and torch.equal(a.kl, b.kl)
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-    assert torch.equal(model.sample(B, generator=g()), loaded.sample(B, generator=g()))
+    y = labels(model, B)
+    assert torch.equal(model.sample(B, generator=g(), y=y), loaded.sample(B, generator=g(), y=y))
 
 
 def test_same_seed_same_result(config, batch):
@@ -150,7 +156,7 @@ def test_the_iwae_trains_on_the_k_sample_bound_of_text(batch):
 
 @pytest.mark.parametrize("family", sorted(set(MODELS.names()) - set(TEXT_FAMILIES) - {"lm"}))  # lm: test_lm.py
 def test_families_that_cannot_model_text_say_so_in_one_line(family):
-    assert family in {"cvae", "vaegan"}  # a family newly refusing text is a decision: list it here
+    assert family in {"vaegan"}  # a family newly refusing text is a decision: list it here
     config = for_data(text_config(family), DATA)
     with pytest.raises(ConfigError, match=rf"^model '{family}' does not work on text: .*; use one of .*\bvae\b") as e:
         build_model(config.model, DATA.shape, num_classes=3)

@@ -14,6 +14,9 @@ Documented behaviours (each has a test in tests/data/test_text.py):
   gives the same ids. `max_size` counts the specials. The text of a special token found in the
   data (Penn Treebank writes `<unk>`) is encoded as `<unk>`: a literal `<eos>` mid-line must not
   end the sentence when it is decoded.
+- The codec of labelled text (`data.label_column`) also holds the class names, `labels[k]` naming
+  class k; codec.json holds them under "labels" only then, so a codec written before labels
+  existed reads back as a codec without them.
 - A sequence is its tokens then `<eos>`; its length counts the `<eos>` and no `<bos>` (the decoder
   prepends `<bos>` to its inputs itself). A line longer than `max_length` tokens is cut to
   `max_length - 1` tokens and its `<eos>`, and counted: truncation is never an error mid-epoch.
@@ -220,6 +223,16 @@ def check_min_count(min_count: Any) -> int:
     return min_count
 
 
+def check_labels(labels: Sequence[Any]) -> tuple[str, ...]:
+    """Class names, checked: at least one, each a non-empty string, none twice (ConfigError)."""
+    labels = tuple(labels)
+    if not labels or not all(isinstance(n, str) and n for n in labels):
+        raise ConfigError("the class names must be one or more non-empty strings")
+    if len(set(labels)) != len(labels):
+        raise ConfigError("a class name appears twice")
+    return labels
+
+
 def _settings(tokenizer: Tokenizer, max_length: int) -> str:
     return f"{tokenizer.level!r} (lowercase {tokenizer.lowercase}, max_length {max_length})"
 
@@ -270,13 +283,15 @@ def encode_corpus(lines: Sequence[str], tokenizer: Tokenizer, vocab: Vocabulary,
 
 @dataclass(frozen=True)
 class TextCodec:
-    """What a text run stores: the tokenizer's settings, the vocabulary and the maximum length.
+    """What a text run stores: the tokenizer's settings, the vocabulary and the maximum length,
+    and with labelled text (`data.label_column`) the class names, `labels[k]` that of class k.
     `encode` turns lines into ids, `decode` ids (a model's samples) back into lines."""
 
     tokenizer: Tokenizer
     vocab: Vocabulary
     max_length: int
     modality: str = MODALITY
+    labels: tuple[str, ...] | None = None  # class k's name; None: the text came without labels
     # What the tools ask of every codec (vaekit.data.codec.Codec): text is no image, and its ids
     # are re-coded, not rescaled, so there is no data-unit NLL to correct.
     is_image: ClassVar[bool] = False
@@ -284,6 +299,8 @@ class TextCodec:
 
     def __post_init__(self) -> None:
         check_max_length(self.max_length)
+        if self.labels is not None:
+            object.__setattr__(self, "labels", check_labels(self.labels))
 
     @classmethod
     def fit(cls, train_lines: Sequence[str], level: str = "word", lowercase: bool = False,
@@ -296,6 +313,16 @@ class TextCodec:
     @property
     def vocab_size(self) -> int:
         return len(self.vocab)
+
+    @property
+    def num_classes(self) -> int | None:
+        """How many classes the labels have (None for text without labels)."""
+        return None if self.labels is None else len(self.labels)
+
+    def describe_labels(self) -> str:
+        """The classes as "0 'neg', 1 'pos'" (the first 20) for messages; "" without labels."""
+        shown = ", ".join(f"{k} {name!r}" for k, name in enumerate((self.labels or ())[:20]))
+        return shown + (" ..." if len(self.labels or ()) > 20 else "")
 
     def encode(self, lines: Sequence[str]) -> Encoded:
         """Lines -> (ids (N, L), lengths (N,), truncated)."""
@@ -328,9 +355,12 @@ class TextCodec:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, with "modality": "text" so a reader of codec.json knows what it holds."""
-        return {"modality": self.modality, "tokenizer": {"level": self.tokenizer.level,
-                                                         "lowercase": self.tokenizer.lowercase},
-                "max_length": self.max_length, "vocabulary": self.vocab.to_dict()}
+        out = {"modality": self.modality, "tokenizer": {"level": self.tokenizer.level,
+                                                        "lowercase": self.tokenizer.lowercase},
+               "max_length": self.max_length, "vocabulary": self.vocab.to_dict()}
+        if self.labels is not None:  # only then: a codec without labels writes what it always wrote
+            out["labels"] = list(self.labels)
+        return out
 
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> TextCodec:
@@ -344,6 +374,11 @@ class TextCodec:
                 raise ConfigError("no tokenizer level and lowercase")
             tokenizer = Tokenizer(settings["level"], settings["lowercase"])
             max_length = check_max_length(raw.get("max_length"))
+            labels = raw.get("labels")  # absent in the codecs of runs without labels, and of older runs
+            if labels is not None:
+                if not isinstance(labels, list):
+                    raise ConfigError("labels is not a list of class names")
+                labels = check_labels(labels)
         except ConfigError as e:
             raise CheckpointError(f"{where} holds a damaged text codec ({e}); {fix}") from None
-        return cls(tokenizer, Vocabulary.from_dict(raw.get("vocabulary"), where), max_length)
+        return cls(tokenizer, Vocabulary.from_dict(raw.get("vocabulary"), where), max_length, labels=labels)

@@ -6,6 +6,7 @@ file (or per row of a CSV column), tokenized, with a vocabulary fitted on the tr
       path: sentences.txt      # .txt or .txt.gz; val and test carved from it (seeded, val_fraction/test_fraction)
       # or given splits:       train: a.txt, val: b.txt, test: c.txt   (val or test left out: carved from train)
       # or a CSV column:       path: reviews.csv, column: review
+      #   with its labels:     label_column: sentiment   (classes for a conditional family: cvae)
       tokenizer: word          # or char
       lowercase: false
       max_vocab: null          # the most token ids, the four specials (<pad>, <unk>, <bos>, <eos>) included
@@ -23,6 +24,12 @@ Documented behaviours (each has a test in tests/data/test_text_set.py):
 - A line longer than max_length tokens is cut to max_length - 1 tokens and its `<eos>`, counted
   (`Dataset.counts["truncated_lines"]`) and reported once per load by a TextWarning: never an error.
 - `max_vocab` of 4 or less (no room beside the special tokens) is a ConfigError.
+- `label_column` (a CSV file's, with `column`) gives each row's label: the classes 0..K-1 are the
+  training split's distinct values (stripped of surrounding spaces), sorted (as numbers when
+  every value is an integer, else as strings); their names go into the codec (`labels`). A row
+  whose text cell is empty is skipped with its label; a row with text and no label, or a
+  validation or test label the training split lacks, is a DataError. A run's codec keeps its own
+  classes, and one without labels refuses `label_column` (CheckpointError).
 - A run's own codec (`build_text(config, codec)`; `load_dataset(config, codec=...)` passes it on
   resume and in `load_run(...).dataset()`) encodes the corpus with the run's vocabulary, whatever
   the corpus holds now, so the model's token ids keep their meaning: resumed against a corpus whose
@@ -33,6 +40,7 @@ Documented behaviours (each has a test in tests/data/test_text_set.py):
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import warnings
 from collections import Counter
@@ -40,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Mapping, Sequence
 
+import torch
 import torch.nn.functional as F
 
 from vaekit.data.base import SPLITS, RawSet, Split
@@ -109,9 +118,16 @@ class TextConfig(CorpusConfig):
     val: str | None = None  # the validation file (with data.train); carved from train when null
     test: str | None = None  # the test file (with data.train); carved from train when null
     column: str | None = None  # a CSV file's column that holds the text (by header name)
+    label_column: str | None = None  # a CSV file's column that holds each row's label (classes for cvae)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.label_column is not None and self.column is None:
+            raise ConfigError(f"data.label_column={self.label_column} names the labels of a CSV file's rows; name "
+                              f"the column that holds their text with data.column too")
+        if self.label_column is not None and self.label_column == self.column:
+            raise ConfigError(f"data.label_column and data.column both name {self.column!r}; the labels need a "
+                              f"column of their own")
         if self.path and self.train:
             raise ConfigError("data.path and data.train both name the training text; use data.path (split by "
                               "data.val_fraction and data.test_fraction) or data.train (with data.val and data.test)")
@@ -125,72 +141,121 @@ def build_text(config: TextConfig, codec: TextCodec | None = None) -> RawSet:
     """The lines of `data.path` (or `data.train`, `data.val`, `data.test`), split and encoded with
     a codec fitted on the training lines, or with `codec`, a run's TextCodec."""
     files = _files(config)
-    read = {name: read_lines(path, config.column) for name, path in files.items()}
+    read = {name: read_split(path, config.column, config.label_column) for name, path in files.items()}
     lines = {name: read[name][0] if name in read else None for name in SPLITS}
-    empty = sum(e for _, e in read.values())
-    return encode_text(config, lines, str(files["train"]), codec, {"empty_lines": empty})
+    labels = None if config.label_column is None else {name: read[name][1] if name in read else None
+                                                       for name in SPLITS}
+    empty = sum(e for _, _, e in read.values())
+    return encode_text(config, lines, str(files["train"]), codec, {"empty_lines": empty}, labels)
 
 
-def read_lines(path: Path, column: str | None = None) -> tuple[list[str], int]:
-    """(lines, empty lines skipped) of a text file, or of the CSV column `column` of a .csv file."""
+def read_split(path: Path, column: str | None = None,
+               label_column: str | None = None) -> tuple[list[str], list[str] | None, int]:
+    """(lines, their labels (None without `label_column`), empty lines skipped) of a text file, or
+    of the CSV column `column` (and `label_column`) of a .csv file."""
     is_csv = path.name.lower().endswith((".csv", ".csv.gz"))
     if is_csv and column is None:
         raise ConfigError(f"{path} is a CSV file; name the column that holds the text with data.column")
     if column is not None and not is_csv:
         raise ConfigError(f"data.column={column} names a CSV column, and {path} is not a .csv file; remove "
                           f"data.column to read it one example per line")
-    return read_column(path, column) if is_csv else read_text(path)
+    if is_csv:
+        return read_columns(path, column, label_column)
+    lines, empty = read_text(path)
+    return lines, None, empty
+
+
+def read_lines(path: Path, column: str | None = None) -> tuple[list[str], int]:
+    """(lines, empty lines skipped) of a text file, or of the CSV column `column` of a .csv file."""
+    lines, _, empty = read_split(path, column)
+    return lines, empty
 
 
 def read_column(path: Path, column: str) -> tuple[list[str], int]:
     """(cells, empty cells skipped) of the column `column` (by header name) of a CSV file; a cell's
     line breaks read as spaces, so one row is one example."""
+    lines, _, empty = read_columns(path, column)
+    return lines, empty
+
+
+def read_columns(path: Path, column: str,
+                 label_column: str | None = None) -> tuple[list[str], list[str] | None, int]:
+    """(cells of `column`, the same rows' cells of `label_column` stripped (None without one), rows
+    skipped for an empty text cell) of a CSV file, by header name. A row with text and an empty
+    label is a DataError: skipping it would hide it, and guessing its class would be wrong."""
     rows = csv.reader(io.StringIO(read_utf8(path), newline=""))
+    wanted = [column] if label_column is None else [column, label_column]
     try:
         header = next(rows, None)
         if header is None:
             raise DataError(f"{path} is empty; put a header row and one example per row in it")
         names = [h.strip() for h in header]
-        if column not in names:
-            raise DataError(f"{path} has no column {column!r}{suggest(column, names)}; its columns are "
-                            f"{', '.join(names[:12])}{' ...' if len(names) > 12 else ''}")
-        at, lines, empty = names.index(column), [], 0
+        for name in wanted:
+            if name not in names:
+                raise DataError(f"{path} has no column {name!r}{suggest(name, names)}; its columns are "
+                                f"{', '.join(names[:12])}{' ...' if len(names) > 12 else ''}")
+        at = [names.index(name) for name in wanted]
+        lines, labels, empty = [], [], 0
         for row in rows:
             if not row:  # a blank line between rows
                 empty += 1
                 continue
-            if at >= len(row):
-                raise DataError(f"{path} line {rows.line_num} has {len(row)} cells, and column {column!r} is cell "
-                                f"{at + 1}; fix or drop that row")
-            cell = " ".join(row[at].splitlines())
-            if cell.strip():
-                lines.append(cell)
-            else:
-                empty += 1
+            for i, name in zip(at, wanted):
+                if i >= len(row):
+                    raise DataError(f"{path} line {rows.line_num} has {len(row)} cells, and column {name!r} is "
+                                    f"cell {i + 1}; fix or drop that row")
+            cell = " ".join(row[at[0]].splitlines())
+            if not cell.strip():
+                empty += 1  # its label goes with it: the labels stay aligned with the lines
+                continue
+            lines.append(cell)
+            if label_column is not None:
+                labels.append(_label_cell(row[at[1]], path, rows.line_num, label_column))
     except csv.Error as e:
         raise DataError(f"{path} is not a readable CSV file (line {rows.line_num}: {e}); fix that line") from None
     if not lines:
         raise DataError(f"{path} holds no text in column {column!r} (every cell is empty); pass a file with one "
                         f"example per row")
-    return lines, empty
+    return lines, None if label_column is None else labels, empty
+
+
+def _label_cell(cell: str, path: Path, line: int, label_column: str) -> str:
+    label = " ".join(cell.split())  # surrounding spaces and line breaks do not make another class
+    if not label:
+        raise DataError(f"{path} line {line} has text but no label in column {label_column!r}; fill in its label "
+                        f"or drop that row")
+    return label
 
 
 def encode_text(config: CorpusConfig, lines: Mapping[str, Sequence[str] | None], source: str,
-                codec: TextCodec | None = None, counts: Mapping[str, int] | None = None) -> RawSet:
+                codec: TextCodec | None = None, counts: Mapping[str, int] | None = None,
+                labels: Mapping[str, Sequence[str] | None] | None = None) -> RawSet:
     """A text set's RawSet from its lines per split (val or test None: carved from train, seeded
     by `data.split_seed`): every split encoded by `codec` (a run's), or by one fitted on the
     training lines. `counts` (what the reader counted) go into the RawSet with the line and
-    truncation counts."""
-    lines = _carve(config, lines, source)
+    truncation counts. `labels`, each line's label per split (carved with the lines), become
+    classes 0..K-1 (`class_index`) and the codec's class names."""
+    if labels is not None:  # carve (line, label) pairs, so the labels follow their lines
+        pairs = _carve(config, {n: None if lines.get(n) is None else list(zip(lines[n], labels[n])) for n in SPLITS},
+                       source)
+        lines = {n: [line for line, _ in pairs[n]] for n in SPLITS}
+        labels = {n: [label for _, label in pairs[n]] for n in SPLITS}
+    else:
+        lines = _carve(config, lines, source)
+    run = codec is not None
     if codec is None:
         codec = config.fit_codec(lines["train"])
     else:
         _check_run_codec(config, codec, lines["train"], source)
+    y = None
+    if labels is not None:
+        codec = dataclasses.replace(codec, labels=_run_classes(codec, source) if run else sorted_classes(labels["train"]))
+        y = {n: class_index(codec.labels, labels[n], f"data.label_column: the {n} split", run) for n in SPLITS}
     splits, cut = {}, {}
     for name in SPLITS:
         encoded = codec.encode(lines[name])
         ids = F.pad(encoded.ids, (0, codec.max_length - encoded.ids.shape[1]))  # (N, max_length), <pad> = 0
-        splits[name] = Split(ids, lengths=encoded.lengths)
+        splits[name] = Split(ids, y=None if y is None else y[name], lengths=encoded.lengths)
         cut[name] = encoded.truncated
     total = sum(len(lines[name]) for name in SPLITS)
     if sum(cut.values()):
@@ -201,7 +266,49 @@ def encode_text(config: CorpusConfig, lines: Mapping[str, Sequence[str] | None],
             f"data.max_length to keep them whole"), stacklevel=2)
     counts = {"lines": total, "empty_lines": 0, **(counts or {}), "truncated_lines": sum(cut.values())}
     return RawSet(splits["train"], splits["val"], splits["test"], shape=(codec.max_length,), is_image=False,
-                  num_classes=None, source=source, codec=codec, counts=counts)
+                  num_classes=None if y is None else len(codec.labels), source=source, codec=codec, counts=counts)
+
+
+def sorted_classes(train: Sequence[str]) -> tuple[str, ...]:
+    """The class names of the training labels: their distinct values, sorted as numbers when every
+    one is an integer (so "10" follows "9"), else as strings."""
+    values = set(train)
+    if all(_is_integer(v) for v in values):
+        return tuple(sorted(values, key=lambda v: (int(v), v)))
+    return tuple(sorted(values))
+
+
+def _run_classes(codec: TextCodec, source: str) -> tuple[str, ...]:
+    """A run codec's classes, which its model's class indices mean; CheckpointError without."""
+    if codec.labels is None:
+        raise CheckpointError(f"{source}: data.label_column gives labels, and the run was trained on text without "
+                              f"them; resume with the run's own data.* settings (no data.label_column), or start a "
+                              f"new run")
+    return codec.labels
+
+
+def _is_integer(value: str) -> bool:
+    try:
+        int(value)
+    except ValueError:
+        return False
+    return True
+
+
+def class_index(classes: Sequence[str], labels: Sequence[str], where: str, run: bool = False) -> torch.Tensor:
+    """Labels -> their classes' indices (N,) int64. DataError naming the labels that are no class
+    (of the training rows' labels, or with `run` of a run's classes)."""
+    index = {name: k for k, name in enumerate(classes)}
+    unknown = sorted({v for v in labels if v not in index})
+    if unknown:
+        shown = ", ".join(repr(v) for v in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+        if run:
+            raise DataError(f"{where} has labels outside the run's {len(classes)} classes ({shown}); "
+                            f"the model knows only those, so drop those rows or train a new run")
+        raise DataError(f"{where} has labels that no training row has ({shown}), and the classes are "
+                        f"the training rows' labels; add training rows with those labels or drop those rows (of a "
+                        f"carved split: try another data.split_seed)")
+    return torch.tensor([index[v] for v in labels], dtype=torch.long)
 
 
 def _carve(config: CorpusConfig, lines: Mapping[str, Sequence[str] | None], source: str) -> dict[str, list[str]]:
@@ -267,4 +374,5 @@ def _resolve(config: DataConfig, key: str, value: str) -> Path:
                     f"at {WHAT}, absolute or relative to --data-dir")
 
 
-__all__ = ["CorpusConfig", "TextConfig", "TextWarning", "build_text", "encode_text", "read_column", "read_lines"]
+__all__ = ["CorpusConfig", "TextConfig", "TextWarning", "build_text", "class_index", "encode_text", "read_column",
+           "read_columns", "read_lines", "read_split", "sorted_classes"]

@@ -172,7 +172,7 @@ def text_metrics(ctx: EvalContext) -> dict[str, Any]:
     """A text run's perplexity per token (from the likelihood group's NLL when it ran), token and
     sentence accuracy of greedy reconstructions, and distinct-n and length of seeded samples
     beside the split's own (`vaekit.evaluate.text_group`)."""
-    return text_figures(ctx.run, ctx.x, ctx.nll() if ctx.model.traits.bound else None, ctx.seed)
+    return text_figures(ctx.run, ctx.x, ctx.nll() if ctx.model.traits.bound else None, ctx.seed, ctx.y)
 
 
 def table_metrics(ctx: EvalContext) -> dict[str, Any]:

@@ -14,7 +14,8 @@ per-token figures), from the pure metrics of `vaekit.evaluate.text_metrics`.
   word-by-word draws (`sample_decoding` says which): `distinct_1` and `distinct_2` (Li et al. 2016,
   https://arxiv.org/abs/1510.03055) and `sample_length` in tokens without `<eos>`, each beside the
   same figure of the split's own sentences (`*_real`). A collapsed model repeats one sentence:
-  its distinct-n falls far below the real one's.
+  its distinct-n falls far below the real one's. A conditional run (a text cvae) reconstructs
+  each sentence with its class and decodes its samples with the split's classes, one per sentence.
 """
 
 from __future__ import annotations
@@ -66,19 +67,22 @@ def per_token_figures(nll: torch.Tensor, x: torch.Tensor) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def text_figures(run, x: torch.Tensor, nll: torch.Tensor | None, seed: int) -> dict[str, Any]:
+def text_figures(run, x: torch.Tensor, nll: torch.Tensor | None, seed: int,
+                 y: torch.Tensor | None = None) -> dict[str, Any]:
     """The text group's figures on sentences x (N, L) (see the module); `nll`, the per-sentence
-    NLL (N,), gives the perplexity (None for a family without a likelihood bound)."""
+    NLL (N,), gives the perplexity (None for a family without a likelihood bound); `y`, the
+    sentences' classes, which a conditional run reconstructs them with."""
     model = run.model
     out: dict[str, Any] = {}
     if nll is not None:
         out["perplexity"] = perplexity(nll, tokens_per_sentence(x))
     if model.traits.latent:  # a model with an encoder reconstructs
-        recon = torch.cat([reconstruct(model, x[i:i + DECODE_BATCH]) for i in range(0, len(x), DECODE_BATCH)])
+        cut = [slice(i, i + DECODE_BATCH) for i in range(0, len(x), DECODE_BATCH)]
+        recon = torch.cat([reconstruct(model, x[c], None if y is None else y[c]) for c in cut])
         out["token_accuracy"] = token_accuracy(recon, x.cpu(), PAD_ID)
         given, back = strip(x.cpu(), EOS_ID, PAD_ID), strip(recon, EOS_ID, PAD_ID)
         out["sentence_accuracy"] = sum(a == b for a, b in zip(given, back)) / len(given)
-    ids, _ = sample_ids(model, len(x), seed=seed)
+    ids, _ = sample_ids(model, len(x), seed=seed, y=y if model.traits.conditional else None)  # the split's classes
     samples, real = strip(ids, EOS_ID, PAD_ID), strip(x.cpu(), EOS_ID, PAD_ID)
     out.update(num_samples=len(samples), sample_decoding=default_decode(model))
     for name, seqs in (("", samples), ("_real", real)):

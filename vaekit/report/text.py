@@ -45,7 +45,7 @@ def _grid(header: list[str], rows: list[list[str]]) -> str:
 def text_parts(run: Run, sub: Split, split: str, seed: int) -> list[Part]:
     """Samples, reconstructions, interpolations and traversals of a text run, as sentences; the
     examples come from `sub`, a seeded subset of `split`."""
-    model, x = run.model, sub.x
+    model, x, y = run.model, sub.x, sub.y  # y: the classes a conditional run reads each sentence with
     parts = [("samples", "Samples", _samples(run, seed))]
     rest = (("reconstructions", "Reconstructions"), ("interpolations", "Interpolations"),
             ("traversals", "Latent traversals"))
@@ -57,21 +57,27 @@ def text_parts(run: Run, sub: Split, split: str, seed: int) -> list[Part]:
         empty = _note(f"The {split} split is empty; there is nothing to reconstruct.")
         return parts + [(i, t, empty) for i, t in rest]
     n = min(NUM_RECONSTRUCTIONS, len(x))
-    pairs = reconstruct_text(run, x[:n])
+    pairs = reconstruct_text(run, x[:n], y=_first(y, n))
     how = "the greedy decoding at its posterior mean" if gaussian_posterior(model) else "decoded from its codes"
     parts.append(("reconstructions", "Reconstructions",
                   _figure(_grid(["input", "reconstruction"], [list(p) for p in pairs]),
                           f"{n} {split} sentences as the model reads them (<unk> for a word outside the vocabulary), "
                           f"each beside its reconstruction ({how}).")))
-    parts.append(("interpolations", "Interpolations", _interpolations(run, x, split)))
-    parts.append(("traversals", "Latent traversals", _traversals(run, x[:1])))
+    parts.append(("interpolations", "Interpolations", _interpolations(run, x, y, split)))
+    parts.append(("traversals", "Latent traversals", _traversals(run, x[:1], _first(y, 1))))
     return parts
+
+
+def _first(y: torch.Tensor | None, n: int) -> torch.Tensor | None:
+    return None if y is None else y[:n]
 
 
 def _samples(run: Run, seed: int) -> str:
     if run.model.traits.latent:
         how = (f"{NUM_SAMPLES} codes drawn from the prior (seed {seed}), each decoded greedily: the likeliest word at "
                f"each step, as vaekit sample writes them to samples.txt.")
+        if run.model.traits.conditional:
+            how += f" The {run.model.num_classes} classes take turns, in blocks from class 0 down."
     else:
         how = (f"{NUM_SAMPLES} sentences drawn word by word from the language model (seed {seed}), as vaekit sample "
                f"writes them to samples.txt: without a code, greedy decoding would give one sentence.")
@@ -81,18 +87,19 @@ def _samples(run: Run, seed: int) -> str:
         from vaekit.sample.samplers import fitted_sampler
 
         train = run.dataset().train
-        sampler = fitted_sampler(run.model, tc.sample_sampler, train.x, None, tc.sample_components)
+        sampler = fitted_sampler(run.model, tc.sample_sampler, train.x, train.y, tc.sample_components)
         body += _figure(_list(sample_text(run, NUM_SAMPLES, seed=seed, sampler=sampler)),
                         f"{NUM_SAMPLES} codes drawn from a {tc.sample_components}-component Gaussian mixture fitted to "
                         f"the training codes (train.sample_sampler={tc.sample_sampler}), decoded the same way.")
     return body
 
 
-def _interpolations(run: Run, x: torch.Tensor, split: str) -> str:
+def _interpolations(run: Run, x: torch.Tensor, y: torch.Tensor | None, split: str) -> str:
     half = min(PAIRS, len(x) // 2)
     if half == 0:
         return _note(f"The {split} subset has fewer than 2 sentences; nothing to interpolate.")
-    blocks = interpolate_text(run, x[:half], x[half:2 * half], STEPS)
+    ya, yb = (None, None) if y is None else (y[:half], y[half:2 * half])
+    blocks = interpolate_text(run, x[:half], x[half:2 * half], STEPS, ya=ya, yb=yb)
     ends = run.codec.decode(x[:2 * half])
     figures = [_figure(_list(block), f"from: {ends[i]} / to: {ends[half + i]}") for i, block in enumerate(blocks)]
     intro = (f"Each list decodes {STEPS} evenly spaced points on the straight line between the posterior means of "
@@ -101,14 +108,14 @@ def _interpolations(run: Run, x: torch.Tensor, split: str) -> str:
     return f"<p>{escape(intro)}</p>" + "".join(figures)
 
 
-def _traversals(run: Run, x: torch.Tensor) -> str:
+def _traversals(run: Run, x: torch.Tensor, y: torch.Tensor | None) -> str:
     model = run.model
     if not gaussian_posterior(model):
         return _note(f"Not shown: the {run.config.model.name} posterior is a point mass on its codes, not a Gaussian, "
                      "so it has no standard deviations to step through.")
-    mu, logvar = encode(model, x)
+    mu, logvar = encode(model, x, y=y)
     dims = sorted(torch.argsort(kl_per_dim(mu, logvar), descending=True)[:MAX_TRAVERSED].tolist())
-    columns = {d: run.codec.decode(traverse(model, x, d, TRAVERSAL_VALUES, units="prior")[0]) for d in dims}
+    columns = {d: run.codec.decode(traverse(model, x, d, TRAVERSAL_VALUES, units="prior", y=y)[0]) for d in dims}
     rows = [[f"{v:g}", *(columns[d][i] for d in dims)] for i, v in enumerate(TRAVERSAL_VALUES)]
     caption = (f"One sentence ({run.codec.decode(x)[0]}), encoded to its posterior mean; each column sets one latent "
                f"dimension to the row's number of prior standard deviations around the prior's mean while the others "

@@ -155,6 +155,17 @@ def _labels(model: nn.Module, y: object, n: int, fn: str, name: str = "y") -> to
     return y.long().to(_device(model))
 
 
+def class_labels(model: nn.Module, y: int | torch.Tensor | None, n: int, fn: str) -> torch.Tensor | None:
+    """The classes of n examples to generate: one class `y` for all, or n labels, checked, on the
+    model's device; ConfigError for a class asked of an unconditional model."""
+    if y is not None and not model.traits.conditional:
+        raise ConfigError("this model is unconditional, so it cannot generate a chosen class; "
+                          "train a conditional one (model.name=cvae) or leave out --class")
+    if y is not None and not isinstance(y, torch.Tensor):
+        y = torch.full((n,), check_int(y, "class y", min=0), dtype=torch.long)
+    return _labels(model, y, n, fn)
+
+
 @torch.no_grad()
 def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None = None,
            y: int | torch.Tensor | None = None, sampler=None) -> torch.Tensor:
@@ -166,12 +177,7 @@ def sample(model: nn.Module, n: int, temperature: float = 1.0, seed: int | None 
     n = _per_call(n, "number of samples n", MAX_IMAGES, "sample", "samples")
     _check_sampler(sampler)
     temperature = check_real(temperature, "temperature", min_exclusive=0, max=MAX_TEMPERATURE)
-    if y is not None and not model.traits.conditional:
-        raise ConfigError("this model is unconditional, so it cannot generate a chosen class; "
-                          "train a conditional one (model.name=cvae) or leave out --class")
-    if y is not None and not isinstance(y, torch.Tensor):
-        y = torch.full((n,), check_int(y, "class y", min=0), dtype=torch.long)
-    y = _labels(model, y, n, "sample")
+    y = class_labels(model, y, n, "sample")
     generator = _generator(model, seed)
     if sampler is not None:
         return sampler.sample(n, temperature, generator, y=y).cpu()

@@ -79,14 +79,21 @@ def check_decoding(decode: str, token_temperature: float | None, top_k: int | No
     return temp, None if top_k is None else check_int(top_k, "top-k", min=1, error=error)
 
 
+def class_blocks(n: int, classes: int) -> torch.Tensor:
+    """Classes for n sentences of a conditional model given none: consecutive blocks of about n / K
+    sentences each, classes 0, 1, ..., K-1 in order (as samples.png has one row per class)."""
+    return torch.arange(n) * classes // n
+
+
 @torch.no_grad()
 def sample_ids(model: torch.nn.Module, n: int, temperature: float = 1.0, seed: int | None = 0, decode: str | None = None,
                token_temperature: float | None = None, top_k: int | None = None, sampler=None,
-               batch_size: int = DECODE_BATCH) -> tuple[torch.Tensor, torch.Tensor]:
+               batch_size: int = DECODE_BATCH, y: int | torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """n sentences of a text model as token ids (n, max_length) and their lengths (n,), counting
     `<eos>` (a sentence cut at max_length has none): codes from the prior (its spread scaled by
     `temperature`) or from a fitted `sampler`, decoded as `decode` says (see the module; None:
-    `default_decode`)."""
+    `default_decode`). A conditional model (a text cvae) decodes them with the class `y`, or n
+    labels; without y, `class_blocks` (every class in turn)."""
     model = ops._model(model, "sample_ids", "generate")
     if not ops.reads_tokens(model):
         raise InputError("sample_ids decodes sentences of a text model (the tokens likelihood); this model reads "
@@ -97,15 +104,19 @@ def sample_ids(model: torch.nn.Module, n: int, temperature: float = 1.0, seed: i
     token_temperature, top_k = check_decoding(decode, token_temperature, top_k)
     batch_size = check_int(batch_size, "batch_size", min=1)
     ops._check_sampler(sampler)
+    if y is None and model.traits.conditional:
+        y = class_blocks(n, model.num_classes)
+    y = ops.class_labels(model, y, n, "sample_ids")
     generator = ops._generator(model, seed)
     codes = sampler.latents(n, temperature, generator) if sampler is not None else None
     ids, lengths = [], []
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
+        ys = _rows(y, start, m)
         if codes is None:
-            px = model.generate(m, temperature, generator)  # the family's own prior (a VQ-VAE's code prior)
+            px = model.generate(m, temperature, generator, ys)  # the family's own prior (a VQ-VAE's code prior)
         else:
-            px = model.decode_px(codes[start:start + m], temperature, generator)
+            px = model.decode_px(codes[start:start + m], temperature, generator, ys)
         out, length = px.greedy() if decode == "greedy" else px.generate(generator, token_temperature, top_k)
         ids.append(out.cpu())
         lengths.append(length.cpu())
@@ -114,10 +125,11 @@ def sample_ids(model: torch.nn.Module, n: int, temperature: float = 1.0, seed: i
 
 def sample_text(run: Any, n: int, temperature: float = 1.0, seed: int | None = 0, decode: str | None = None,
                 token_temperature: float | None = None, top_k: int | None = None, sampler=None,
-                batch_size: int = DECODE_BATCH) -> list[str]:
-    """n sentences of a text run (see `sample_ids` for the arguments), as text."""
+                batch_size: int = DECODE_BATCH, y: int | torch.Tensor | None = None) -> list[str]:
+    """n sentences of a text run (see `sample_ids` for the arguments; `y`, the class of a
+    conditional run's sentences), as text."""
     run = text_run(run, "sample_text")
-    ids, lengths = sample_ids(run.model, n, temperature, seed, decode, token_temperature, top_k, sampler, batch_size)
+    ids, lengths = sample_ids(run.model, n, temperature, seed, decode, token_temperature, top_k, sampler, batch_size, y)
     return run.codec.decode(ids, lengths)
 
 
@@ -142,23 +154,27 @@ def token_ids(run: Any, sentences: Sequence[str] | torch.Tensor, fn: str, name: 
 
 
 @torch.no_grad()
-def reconstruct_text(run: Any, sentences: Sequence[str] | torch.Tensor,
-                     batch_size: int = DECODE_BATCH) -> list[tuple[str, str]]:
+def reconstruct_text(run: Any, sentences: Sequence[str] | torch.Tensor, batch_size: int = DECODE_BATCH,
+                     y: torch.Tensor | None = None) -> list[tuple[str, str]]:
     """(input, reconstruction) per sentence: the input as the model reads it (the run's tokens,
-    `<unk>` for unknown words) and the greedy decoding at its posterior mean."""
+    `<unk>` for unknown words) and the greedy decoding at its posterior mean (for a conditional
+    run, encoded and decoded with each sentence's class in `y` (N,))."""
     run = text_run(run, "reconstruct_text")
     x = token_ids(run, sentences, "reconstruct_text")
     batch_size = check_int(batch_size, "batch_size", min=1)
-    out = [ops.reconstruct(run.model, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    y = ops._labels(run.model, y, len(x), "reconstruct_text")
+    out = [ops.reconstruct(run.model, x[i:i + batch_size], _rows(y, i, batch_size)) for i in range(0, len(x), batch_size)]
     return list(zip(run.codec.decode(x), run.codec.decode(torch.cat(out))))
 
 
 @torch.no_grad()
 def interpolate_text(run: Any, a: Sequence[str] | torch.Tensor, b: Sequence[str] | torch.Tensor, steps: int = 8,
-                     batch_size: int = DECODE_BATCH) -> list[list[str]]:
+                     batch_size: int = DECODE_BATCH, ya: torch.Tensor | None = None,
+                     yb: torch.Tensor | None = None) -> list[list[str]]:
     """The homotopy of Bowman et al. (2016, table 8) between a[i] and b[i]: the greedy decodings of
     `steps` evenly spaced points on the straight line between their posterior means, both ends
-    included; one list of `steps` sentences per pair."""
+    included; one list of `steps` sentences per pair. A conditional run reads a[i] with class
+    ya[i] and b[i] with yb[i], and its one-hot class moves along the line too."""
     run = text_run(run, "interpolate_text")
     xa, xb = token_ids(run, a, "interpolate_text", "a"), token_ids(run, b, "interpolate_text", "b")
     if len(xa) != len(xb):
@@ -166,12 +182,19 @@ def interpolate_text(run: Any, a: Sequence[str] | torch.Tensor, b: Sequence[str]
                          f"and {len(xb)}")
     steps = check_int(steps, "steps", min=2, max=ops.MAX_STEPS)
     pairs = max(1, check_int(batch_size, "batch_size", min=1) // steps)  # pairs per decoding batch
+    ya = ops._labels(run.model, ya, len(xa), "interpolate_text", "ya")
+    yb = ops._labels(run.model, yb, len(xb), "interpolate_text", "yb")
     blocks = []
     for i in range(0, len(xa), pairs):
-        ids = ops.interpolate(run.model, xa[i:i + pairs], xb[i:i + pairs], steps)  # (P, steps, L)
+        ids = ops.interpolate(run.model, xa[i:i + pairs], xb[i:i + pairs], steps, _rows(ya, i, pairs),
+                              _rows(yb, i, pairs))  # (P, steps, L)
         lines = run.codec.decode(ids.reshape(-1, ids.shape[-1]))
         blocks += [lines[j:j + steps] for j in range(0, len(lines), steps)]
     return blocks
+
+
+def _rows(t: torch.Tensor | None, start: int, n: int) -> torch.Tensor | None:
+    return None if t is None else t[start:start + n]
 
 
 # ----------------------------------------------------------------------------- files

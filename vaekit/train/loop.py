@@ -419,7 +419,7 @@ def _write_sentences(run: "rundir.Run", data: Dataset, tc) -> None:
     """samples.txt: train.sample_grid sentences, greedy decodes of codes from train.sample_sampler."""
     from vaekit.sample.text import SAMPLES_TEXT, sample_text, text_block, write_sentences
 
-    sampler = fitted_sampler(run.model, tc.sample_sampler, data.train.x, None, tc.sample_components)
+    sampler = fitted_sampler(run.model, tc.sample_sampler, data.train.x, data.train.y, tc.sample_components)
     write_sentences(run.path / SAMPLES_TEXT, text_block(sample_text(run, tc.sample_grid, seed=tc.seed, sampler=sampler)))
 
 
