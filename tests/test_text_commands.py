@@ -178,7 +178,7 @@ def test_training_writes_samples_txt_and_a_report_of_sentences(trained, run):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["sample", "--class", 1], "text models take no labels; leave out --class"),
+    (["sample", "--class", 1], "model 'vae' takes no labels; train model.name=cvae on labelled text"),
     (["sample", "--top-k", 3], "top-k shapes the words drawn by sampled decoding"),
     (["sample", "--token-temperature", 0.5], "the token temperature shapes the words drawn by sampled decoding"),
     (["sample", "--top-k", 0], "argument --top-k: must be at least 1, got 0"),
