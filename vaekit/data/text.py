@@ -314,11 +314,6 @@ class TextCodec:
     def vocab_size(self) -> int:
         return len(self.vocab)
 
-    @property
-    def num_classes(self) -> int | None:
-        """How many classes the labels have (None for text without labels)."""
-        return None if self.labels is None else len(self.labels)
-
     def describe_labels(self) -> str:
         """The classes as "0 'neg', 1 'pos'" (the first 20) for messages; "" without labels."""
         shown = ", ".join(f"{k} {name!r}" for k, name in enumerate((self.labels or ())[:20]))
