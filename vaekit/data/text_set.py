@@ -18,7 +18,7 @@ tokens, `<eos>`, then `<pad>` = 0; its `lengths` (N,) count the `<eos>`. `Split.
 each batch's longest sequence. The codec (`vaekit.data.text.TextCodec`: tokenizer, vocabulary,
 max_length) is the run's codec, stored with it, so `load_run` decodes token ids without the data.
 
-Documented behaviours (each has a test in tests/data/test_text_set.py):
+Documented behaviours (each has a test in tests/data/test_text_set.py, the labels in test_text_labels.py):
 - Empty lines (and empty CSV cells) are skipped and counted (`Dataset.counts["empty_lines"]`); a
   file with no other line, or bytes that are not UTF-8, are a DataError naming the file.
 - A line longer than max_length tokens is cut to max_length - 1 tokens and its `<eos>`, counted
