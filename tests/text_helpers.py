@@ -5,14 +5,16 @@ fitted on disk)."""
 from __future__ import annotations
 
 import random
+import warnings
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from vaekit.config import parse_config
-from vaekit.data import Dataset, Split
+from vaekit.data import Dataset, Split, load_dataset
 from vaekit.data.text import TextCodec
+from vaekit.data.text_set import TextConfig, TextWarning
 
 # Sentences of a toy grammar: which subject goes with which object is what a latent code can
 # carry, so a VAE has something to learn beyond word frequencies.
@@ -92,3 +94,16 @@ def train_text_run(out: Path, *overrides: str) -> Path:
     code, _, err = cli("train", TEXT_PRESET, "--out", out, *TINY_TEXT_RUN, *overrides)
     assert code == 0, err
     return out
+
+
+def load(**kw) -> Dataset:
+    """The `text` data set of these TextConfig keys; a TextWarning fails the test that expects none."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TextWarning)
+        return load_dataset(TextConfig(**kw))
+
+
+def decoded(data: Dataset, split: str) -> list[str]:
+    """The sentences of one split, through the data set's codec."""
+    s = data.split(split)
+    return data.codec.decode(s.x, s.lengths)

@@ -18,18 +18,8 @@ from vaekit.data import load_dataset
 from vaekit.data.codec import META_KEY, codec_from_dict, codec_metadata, stored_codec
 from vaekit.data.text import TextCodec
 from vaekit.data.text_set import TextConfig, TextWarning, build_text
+from text_helpers import decoded, load
 from vaekit.errors import CheckpointError, ConfigError, DataError
-
-
-def load(**kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", TextWarning)  # a test that expects none fails on one
-        return load_dataset(TextConfig(**kw))
-
-
-def decoded(data, split: str) -> list[str]:
-    s = data.split(split)
-    return data.codec.decode(s.x, s.lengths)
 
 
 def labelled_csv(path: Path, rows: list[tuple[str, str]]) -> Path:

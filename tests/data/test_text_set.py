@@ -22,6 +22,7 @@ from vaekit.data import load_dataset
 from vaekit.data.codec import FILE, META_KEY, codec_from_dict, codec_metadata, fitted_by_data_set, run_codec, stored_codec
 from vaekit.data.text import EOS_ID, PAD_ID, SPECIALS, UNK_ID
 from vaekit.data.text_set import TextConfig, TextWarning
+from text_helpers import decoded, load
 from vaekit.errors import CheckpointError, ConfigError, DataError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "sentences.txt"
@@ -40,17 +41,6 @@ def numbered(n: int) -> list[str]:
 
 def bits(line: str) -> str:
     return line.rsplit(" ", 1)[0]
-
-
-def load(**kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", TextWarning)  # a test that expects none fails on one
-        return load_dataset(TextConfig(**kw))
-
-
-def decoded(data, split: str) -> list[str]:
-    s = data.split(split)
-    return data.codec.decode(s.x, s.lengths)
 
 
 # --- splits --------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import math
 import pytest
 import torch
 
+from train_helpers import StopAt
 from vaekit.config import TrainConfig, parse_config
 from vaekit.contract import Batch, Family, Terms
 from vaekit.errors import ConfigError
@@ -55,17 +56,6 @@ REFUSED = {
 
 def quiet(msg: str) -> None:
     pass
-
-
-class StopAt:
-    """Interrupt the run at the end of epoch `k`, as Ctrl-C would (the state is saved by then)."""
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-
-    def on_epoch_end(self, record: dict) -> None:
-        if record["epoch"] == self.k:
-            raise KeyboardInterrupt
 
 
 def untimed(records: list[dict]) -> list[dict]:

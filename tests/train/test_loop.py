@@ -16,6 +16,7 @@ import pytest
 import torch
 import yaml
 
+from train_helpers import StopAt
 from vaekit.config import parse_config
 from vaekit.data import Dataset, Split
 from vaekit.errors import CheckpointError, ConfigError, DataError, OutputError, TrainingError
@@ -40,17 +41,6 @@ def quiet(msg: str) -> None:
 
 def fit(config, out, data, **kw):
     return loop.train(config, out, dataset=data, log=quiet, **kw)
-
-
-class StopAt:
-    """Interrupt the run at the end of epoch `k`, as Ctrl-C would (the state is saved by then)."""
-
-    def __init__(self, k: int) -> None:
-        self.k = k
-
-    def on_epoch_end(self, record: dict) -> None:
-        if record["epoch"] == self.k:
-            raise KeyboardInterrupt
 
 
 def metrics(out) -> list[dict]:
