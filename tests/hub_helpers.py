@@ -22,7 +22,23 @@ import threading
 from pathlib import Path
 from types import SimpleNamespace
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# A digits run in a few seconds, with a sample grid (samples.png) as the quick-start run has one
+QUICK = ["--train.epochs=2", "--data.limit=200", "--train.batch_size=50", "--model.latent_dim=4",
+         "--model.encoder.hidden=[32]", "--model.decoder.hidden=[32]", "--train.sample_grid=16",
+         "--train.sample_sampler=prior", "--train.report=false", "--train.progress=false"]
 LFS = (".safetensors", ".pt", ".png")  # what the Hub stores through LFS: blobs named by their SHA-256
+
+
+def train_digits(out: Path, *overrides: str) -> Path:
+    """A tiny digits run in `out`, trained by `vaekit train`, with eval_test.json from `vaekit evaluate`."""
+    from cli_helpers import cli
+
+    code, _, err = cli("train", CONFIGS / "digits.yaml", "--out", out, *QUICK, *overrides)
+    assert code == 0, err
+    code, _, err = cli("evaluate", out, "-k", "5", "--limit", "50")
+    assert code == 0, err
+    return out
 
 
 class FakeHub:

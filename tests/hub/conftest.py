@@ -7,15 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import cli
-
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-DIGITS = CONFIGS / "digits.yaml"
-# A digits run in a few seconds, with a sample grid (samples.png) as the quick-start run has one
-QUICK = ["--train.epochs=2", "--data.limit=200", "--train.batch_size=50", "--model.latent_dim=4",
-         "--model.encoder.hidden=[32]", "--model.decoder.hidden=[32]", "--train.sample_grid=16",
-         "--train.sample_sampler=prior", "--train.report=false", "--train.progress=false"]
-
+from hub_helpers import train_digits
 
 @pytest.fixture(autouse=True)
 def hf_cache(tmp_path, monkeypatch) -> Path:
@@ -31,15 +23,6 @@ def hf_cache(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.delenv("HF_TOKEN", raising=False)
     return cache
-
-
-def train_digits(out: Path, *overrides: str) -> Path:
-    """A tiny digits run in `out`, trained by `vaekit train`, with eval_test.json from `vaekit evaluate`."""
-    code, _, err = cli("train", DIGITS, "--out", out, *QUICK, *overrides)
-    assert code == 0, err
-    code, _, err = cli("evaluate", out, "-k", "5", "--limit", "50")
-    assert code == 0, err
-    return out
 
 
 @pytest.fixture(scope="session")
