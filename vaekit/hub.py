@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-from vaekit.errors import CheckpointError, HubError
+from vaekit.errors import CheckpointError, HubError, OutputError, os_cause
 from vaekit.hub_card import CARD, model_card
 from vaekit.hub_fetch import SCHEME, HubRef, check_repo_id, hub_error, require_hub
 from vaekit.run import CONFIG, STATE, WEIGHTS, Run, load_run
@@ -64,12 +64,17 @@ def push_run(run: Run | str | Path, repo_id: str, *, private: bool = False, toke
     ref = HubRef(check_repo_id(text), _branch(revision))
     run = run if isinstance(run, Run) else load_run(run)
     files = shared_files(run.path, with_state)
-    with tempfile.TemporaryDirectory(prefix="vaekit-push-") as tmp:
-        staging = Path(tmp)
-        for path in files:
-            shutil.copyfile(path, staging / path.name)  # the contents, whatever links the run's folder holds
-        (staging / CARD).write_text(model_card(run, ref.repo_id, staging), encoding="utf-8")
-        message = message or f"vaekit push: a {run.config.model.name} model trained on {run.config.data.name}"
+    message = message or f"vaekit push: a {run.config.model.name} model trained on {run.config.data.name}"
+    staging = _staging()
+    try:
+        try:
+            for path in files:
+                shutil.copyfile(path, staging / path.name)  # the contents, whatever links the run's folder holds
+            (staging / CARD).write_text(model_card(run, ref.repo_id, staging), encoding="utf-8")
+        except OSError as e:
+            if e.errno is None:  # an error of ours (OutputError) or a library's: as it is
+                raise
+            raise _staging_error(e.errno) from None
         log(f"push: {len(os.listdir(staging))} files to {ref}")
         try:
             api = hub.HfApi(token=token)
@@ -83,7 +88,23 @@ def push_run(run: Run | str | Path, repo_id: str, *, private: bool = False, toke
             if error is None:
                 raise
             raise error from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return str(getattr(info, "commit_url", None) or url)
+
+
+def _staging() -> Path:
+    """A new temporary folder for the files of one push."""
+    try:
+        return Path(tempfile.mkdtemp(prefix="vaekit-push-"))
+    except OSError as e:
+        raise _staging_error(e.errno) from None
+
+
+def _staging_error(code: int | None) -> OutputError:
+    cause = os_cause(code) if code else "it cannot be written"
+    return OutputError(f"cannot stage the run's files for the upload in {tempfile.gettempdir()} ({cause}); free some "
+                       f"space there, or point TMPDIR at another folder")
 
 
 def _branch(revision: str | None) -> str | None:

@@ -150,10 +150,10 @@ def hub_error(e: BaseException, ref: HubRef, action: str) -> HubError | None:
     if isinstance(e, _network_errors()):
         return HubError(f"cannot reach the Hugging Face Hub to {action} {ref} ({type(e).__name__}); check the "
                         f"network connection (or HF_ENDPOINT, a proxy) and try again")
-    if isinstance(e, OSError) and e.errno is not None:  # the cache or the staging folder cannot be written
+    if isinstance(e, OSError) and e.errno is not None and not push:  # the cache cannot be written
         from vaekit.errors import os_cause
 
-        return HubError(f"cannot {action} {ref}: {os_cause(e.errno)} ({e.filename or 'the Hugging Face cache'}); "
+        return HubError(f"cannot download {ref}: {os_cause(e.errno)} ({e.filename or 'the Hugging Face cache'}); "
                         f"free some space, or point HF_HUB_CACHE at a writable folder")
     return None
 
@@ -167,11 +167,13 @@ def _offline() -> bool:
 def _network_errors() -> tuple[type[BaseException], ...]:
     """The transport errors of the HTTP clients huggingface_hub versions use (httpx2, httpx or
     requests): the network is down, a proxy refuses, a request times out."""
+    import importlib
+
     found: list[type[BaseException]] = []
     for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"),
                          ("requests.exceptions", "ConnectionError"), ("requests.exceptions", "Timeout")):
         try:
-            found.append(getattr(__import__(module, fromlist=[name]), name))
+            found.append(getattr(importlib.import_module(module), name))
         except (ImportError, AttributeError):
             continue
     return tuple(found)

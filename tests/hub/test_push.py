@@ -228,3 +228,30 @@ def test_without_huggingface_hub_the_error_names_the_extra(digits_run, monkeypat
                                'install it with pip install "vaekit[hub]"')
     with pytest.raises(HubError, match=r'pip install "vaekit\[hub\]"'):
         push_run(digits_run, REPO)
+
+
+def test_a_temporary_folder_that_cannot_be_written_is_one_line(digits_run, hub, tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    import vaekit.hub
+
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(blocked))  # mkdtemp inside a file: not a folder
+    code, _, err = cli("push", digits_run, REPO)
+    assert code == 2
+    assert error_line(err) == (f"vaekit: error: cannot stage the run's files for the upload in {blocked} (a part of the "
+                               f"path is a file, not a folder); free some space there, or point TMPDIR at another "
+                               f"folder")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+
+    def full(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+
+    monkeypatch.setattr(vaekit.hub.shutil, "copyfile", full)
+    code, _, err = cli("push", digits_run, REPO)
+    assert code == 2 and "(no space left on the device); free some space there" in error_line(err)
+    assert list((tmp_path / "tmp").iterdir()) == []  # the staging folder is removed
+    assert hub.calls == []
