@@ -234,3 +234,13 @@ def test_without_huggingface_hub_loading_names_the_extra(monkeypatch):
     with pytest.raises(HubError, match=r'^runs on the Hugging Face Hub need the huggingface_hub package; install it '
                                        r'with pip install "vaekit\[hub\]"$'):
         load_run(f"hf://{REPO}")
+
+
+def test_a_hub_run_can_be_pushed_on_from_the_cache(pushed, hub, hf_cache):
+    before = snapshot_state(hf_cache)
+    push_run(f"hf://{REPO}", "bob/digits-copy")
+    copied = hub.files("bob/digits-copy")
+    for name in ("config.yaml", "model.safetensors", "codec.json", "summary.json", "metrics.jsonl", "eval_test.json"):
+        assert copied[name] == hub.files(REPO)[name], name
+    assert "samples.png" in copied  # not downloaded with the run: drawn for the card
+    assert snapshot_state(hf_cache) == before
