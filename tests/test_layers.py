@@ -31,6 +31,7 @@ FOUNDATION_TABLE: dict[str, set[str]] = {
     "ranges": {"errors", "checks"},
     "overrides": {"errors", "yamlio"},
     "files": {"errors", "yamlio"},  # run-directory I/O: atomic writes, JSON, text, appends
+    "hub_fetch": {"errors"},  # hf://USER/REPO names, downloads from the Hugging Face Hub (load_run)
     "weights": {"errors", "files"},  # safetensors weights
     "sections": {"errors", "checks", "ranges", "registry"},  # config section classes components subclass
 }
@@ -56,6 +57,8 @@ WORK_TABLE: dict[str, set[str]] = {
     "report": COMPONENTS | {"run", "sample", "evaluate"},
     "train": COMPONENTS | {"run", "sample", "evaluate", "report"},
     "leaderboard": COMPONENTS | {"run", "sample", "evaluate", "report", "train"},  # and the one-class protocol
+    "hub_card": COMPONENTS | {"run", "sample"},  # the model card of a pushed run
+    "hub": COMPONENTS | {"run", "sample", "hub_card"},  # vaekit push
 }
 LIBRARY = COMPONENTS | set(WORK_TABLE)
 TOP_TABLE: dict[str, set[str]] = {

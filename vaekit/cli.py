@@ -70,7 +70,8 @@ def parser() -> argparse.ArgumentParser:
 
     def run_cmd(name: str, help: str) -> argparse.ArgumentParser:
         s = command(name, help)
-        s.add_argument("run", help="run directory written by vaekit train")
+        s.add_argument("run", help="run directory written by vaekit train, or hf://USER/REPO[@REVISION] on the "
+                                   "Hugging Face Hub")
         s.add_argument("--device", choices=devices, default=None, help="where the model runs (default cpu)")
         s.add_argument("--data-dir", default=None, help="folder with the data files (else $VAEKIT_DATA_DIR)")
         return s
@@ -215,6 +216,19 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--split", choices=splits, default="test", help="the examples to encode (default test)")
     m.add_argument("--out", help="output folder (default the run directory)")
     m.set_defaults(func=commands.cmd_embed)
+
+    q = command("push", "upload a run to the Hugging Face Hub with a model card, to load as hf://USER/REPO", None)
+    q.add_argument("run", help="run directory written by vaekit train")
+    q.add_argument("repo", metavar="USER/REPO", help="the Hub repository, created when missing")
+    q.add_argument("--private", action="store_true", help="create the repository private (an existing one keeps "
+                                                          "its visibility)")
+    q.add_argument("--token", default=None, help="a Hub token with write access (default: hf auth login's, or HF_TOKEN)")
+    q.add_argument("--revision", "--branch", dest="revision", metavar="BRANCH", default=None,
+                   help="the branch to commit to, created when missing (default: the default branch)")
+    q.add_argument("--message", "-m", default=None, help="the commit message")
+    q.add_argument("--with-state", action="store_true",
+                   help="also upload train_state.pt, so that the run can be resumed (default: what loading needs)")
+    q.set_defaults(func=commands.cmd_push)
 
     h = run_cmd("report", "one HTML page with the run's metrics, training curves and pictures")
     h.add_argument("--out", help="output file (default RUN/report.html)")

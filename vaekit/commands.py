@@ -24,9 +24,15 @@ def cmd_train(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.run import read_config
     from vaekit.train.loop import train
 
+    from vaekit.hub_fetch import is_hub_uri
+
     overrides = _common(args, overrides)
     if args.device:
         overrides.append(f"train.device={args.device}")
+    for flag, value in (("--resume", args.resume), ("--out", args.out)):
+        if is_hub_uri(value):
+            raise ConfigError(f"vaekit train {flag} takes a local run directory, not {value}; train locally, then "
+                              f"share the run with vaekit push RUN USER/REPO (--with-state to let others resume it)")
     if args.resume:
         out = Path(args.resume)
         config = read_config(out, overrides)
@@ -87,7 +93,7 @@ def _out(args: argparse.Namespace, run, default: str) -> Path:
     ext = {"image": ".png", "table": ".csv", "text": Path(default).suffix}.get(run.codec.modality, ".npy")
     name = Path(default).with_suffix(ext).name
     if not args.out:
-        path = run.path / name
+        path = run.output_dir(name) / name
     elif args.out.endswith(("/", os.sep)) or Path(args.out).is_dir():
         path = Path(args.out) / name
     else:
@@ -246,7 +252,7 @@ def cmd_embed(args: argparse.Namespace, overrides: list[str]) -> None:
     run = _load(args, overrides)
     split = run.dataset().split(args.split)
     mu, logvar = encode(run.model, split.x, y=split.y)
-    out = _folder(Path(args.out)) if args.out else run.path
+    out = _folder(Path(args.out)) if args.out else run.output_dir(f"embed_{args.split}_*.npy")
     from vaekit.files import atomic_write
 
     files = {"mu": mu.numpy(), "logvar": logvar.numpy()}
@@ -287,7 +293,7 @@ def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
         anomalous = ~torch.isin(split.y, torch.tensor(args.normal))
         result.update(normal_classes=sorted(args.normal), num_anomalies=int(anomalous.sum()),
                       auroc=auroc(scores, anomalous), auprc=auprc(scores, anomalous))
-    out = _folder(Path(args.out)) if args.out else run.path
+    out = _folder(Path(args.out)) if args.out else run.output_dir(f"anomaly_{args.split}.json")
     atomic_write(out / f"anomaly_{args.split}_scores.npy", lambda tmp: _save_npy(tmp, scores.numpy()))
     write_json(out / f"anomaly_{args.split}.json", result)
     print(json.dumps(result, indent=2))
@@ -322,6 +328,16 @@ def cmd_oneclass(args: argparse.Namespace, overrides: list[str]) -> None:
     print((out / FILES[0]).read_text())
     for name in FILES:
         print(out / name)
+
+
+def cmd_push(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.hub import push_run
+
+    if overrides:
+        raise ConfigError(f"vaekit push uploads the run as it was trained; config overrides ({overrides[0]}) do not "
+                          f"apply: drop them")
+    print(push_run(args.run, args.repo, private=args.private, token=args.token, revision=args.revision,
+                   message=args.message, with_state=args.with_state, log=lambda line: print(line, file=sys.stderr)))
 
 
 def cmd_report(args: argparse.Namespace, overrides: list[str]) -> None:

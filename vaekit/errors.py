@@ -36,6 +36,12 @@ class TrainingError(VaekitError, RuntimeError):
     """Training cannot go on (for example, the loss stays non-finite)."""
 
 
+class HubError(VaekitError, OSError):
+    """The Hugging Face Hub cannot be used as asked: huggingface_hub is not installed, a repository
+    or revision does not exist or may not be read or written with the token at hand, or the Hub
+    cannot be reached and the local cache lacks the run."""
+
+
 def one_line(e: BaseException) -> str:
     """An error as one line for a table row or a log: a VaekitError's own message; anything else
     (a bug) prefixed with its type, so that it reads as one."""

@@ -12,7 +12,9 @@
       eval_SPLIT.json    written by `vaekit evaluate`
 
 `load_run(dir)` rebuilds the model from config.yaml plus the registry and loads the weights;
-every entry point (CLI, Python API) loads runs through it.
+every entry point (CLI, Python API) loads runs through it. `load_run("hf://USER/REPO")` loads a run
+shared on the Hugging Face Hub (`vaekit push`) from huggingface_hub's cache, downloading it first
+when it is not there.
 """
 
 from __future__ import annotations
@@ -30,8 +32,9 @@ from vaekit.checks import check_device, check_path
 from vaekit.config import Config, dump_config, parse_config, read_yaml
 from vaekit.data import Dataset, load_dataset
 from vaekit.data.codec import fitted_by_data_set, read_codec, run_codec
-from vaekit.errors import CheckpointError, ConfigError, DataError, InputError, VaekitError
+from vaekit.errors import CheckpointError, ConfigError, DataError, InputError, OutputError, VaekitError
 from vaekit.files import TEMP_NAME, read_error, read_json
+from vaekit.hub_fetch import download_run, is_hub_uri, parse_uri
 from vaekit.models import build_model
 from vaekit.overrides import check_overrides
 from vaekit.weights import load_into, load_weights
@@ -110,7 +113,9 @@ def read_metrics(path: str | Path) -> list[tuple[str, dict]]:
 
 @dataclass
 class Run:
-    """A trained run: its directory, config and model (in eval mode), and lazily its data."""
+    """A trained run: its directory, config and model (in eval mode), and lazily its data.
+    `source` is the hf:// name of a run loaded from the Hugging Face Hub (its `path` is then a
+    snapshot in huggingface_hub's cache), None for a local run."""
 
     path: Path
     config: Config
@@ -119,6 +124,16 @@ class Run:
     device: torch.device
     _dataset: Any = field(default=None, repr=False)
     _codec: Any = field(default=None, repr=False)
+    source: str | None = None
+
+    def output_dir(self, what: str) -> Path:
+        """Where a command writes `what` (its default file name) when not told: the run directory.
+        A run from the Hub has none to write into, since its folder is huggingface_hub's cache and
+        belongs to the commit it was downloaded from: an OutputError asks for an output location."""
+        if self.source is not None:
+            raise OutputError(f"{self.source} is read from the Hugging Face cache, which vaekit does not write into; "
+                              f"pass --out FOLDER (out= in Python) for {what}")
+        return self.path
 
     @property
     def codec(self):
@@ -161,16 +176,23 @@ def _features(data_shape: tuple[int, ...]) -> int | None:
 def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tuple[str, ...] = (), dataset=None) -> Run:
     """Rebuild a run's model from its config.yaml and the registry, and load its best weights.
 
+    `run_dir` is a run directory, or `hf://USER/REPO` (`hf://USER/REPO@REVISION`) for a run shared
+    on the Hugging Face Hub, read from huggingface_hub's cache and downloaded into it when missing
+    (the `hub` extra; HF_HUB_OFFLINE=1 uses the cache alone).
     `overrides` change the stored config (for example `data.data_dir=...` on another machine);
     `dataset` supplies the data directly instead of loading it from the config (in the data's
     units, or already through the run's codec: `dataset.codec` says which).
     """
-    run_dir = check_path(run_dir, "load_run's run_dir (a run directory)")
+    source = str(parse_uri(run_dir)) if is_hub_uri(run_dir) else None
+    if source is None:
+        run_dir = check_path(run_dir, "load_run's run_dir (a run directory or hf://USER/REPO)")
     device = check_device(device, "load_run's device")
     check_overrides(overrides)
     if dataset is not None and not isinstance(dataset, Dataset):
         raise InputError(f"load_run's dataset must be a vaekit.Dataset (vaekit.load_dataset(config.data)) or None, "
                          f"got {type(dataset).__name__}")
+    if source is not None:  # the arguments are checked first: a mistake costs no download
+        run_dir = download_run(source)
     config = read_config(run_dir, overrides)
     weights = run_dir / WEIGHTS
     if not weights.is_file():
@@ -189,7 +211,7 @@ def load_run(run_dir: str | Path, device: str = "cpu", overrides: list[str] | tu
     load_into(model, load_weights(weights), str(run_dir))
     model.to(dev).eval()
     codec = run_codec(run_dir, data_shape, meta, weights)  # a damaged or foreign codec.json fails here, not mid-command
-    return Run(run_dir, config, model, data_shape, dev, dataset, codec)
+    return Run(run_dir, config, model, data_shape, dev, dataset, codec, source)
 
 
 def describes_weights(path: str | Path) -> bool:

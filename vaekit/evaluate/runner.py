@@ -378,7 +378,7 @@ def _measure(ctx: EvalContext, group: str, limit: int | None, result: dict[str, 
 def _result_path(run: Run, split: str, out: str | Path | None) -> Path:
     """Where the figures go: RUN/eval_SPLIT.json, the file `out`, or eval_SPLIT.json in the folder `out`."""
     if out is None:
-        return run.path / f"eval_{split}.json"
+        return run.output_dir(f"eval_{split}.json") / f"eval_{split}.json"
     path = Path(out)
     if path.is_dir():
         return path / f"eval_{split}.json"

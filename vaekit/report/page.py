@@ -78,8 +78,8 @@ def make_report(run: Run | str | Path, out: str | Path | None = None, *, map_met
     seeded random subset of `limit` examples of `split`; `map_method` is 'pca' or 'tsne'.
     """
     run = run if isinstance(run, Run) else load_run(run)
+    path = Path(out) if out is not None else run.output_dir(REPORT) / REPORT  # before the slow part
     html = render_report(run, map_method=map_method, split=split, limit=limit, seed=seed)
-    path = Path(out) if out is not None else run.path / REPORT
     if path.is_dir():  # as cp does: a folder receives the file
         path = path / REPORT
     try:
