@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import torch
 
 from vaekit.checks import MAX_TEMPERATURE, SEED_MAX
-from vaekit.errors import InputError
+from vaekit.errors import DataError, InputError
 from vaekit.explore.state import Explorer
 
 MAX_BODY = 8 * 1024 * 1024  # bytes of a request body: an uploaded picture fits, a flood does not
@@ -190,10 +190,10 @@ def encode_json(state: Explorer, body: Mapping[str, Any]) -> dict[str, Any]:
     wanted = {"image": "image", "text": "sentence", "table": "row"}.get(state.kind)
     if wanted is None:
         raise RequestError(f"this run's examples are vectors; /api/encode reads pictures, sentences and table rows")
-    check_fields(body, (wanted, "class") + (("invert",) if wanted == "image" else ()), "/api/encode")
     if wanted not in body:
         raise RequestError(f"this is a{'n' if state.kind == 'image' else ''} {state.kind} run: send "
                            f"{{\"{wanted}\": ...}} to /api/encode")
+    check_fields(body, (wanted, "class") + (("invert",) if wanted == "image" else ()), "/api/encode")
     value = body[wanted]
     if wanted == "image":
         if not isinstance(value, str):
@@ -242,7 +242,10 @@ def _encode_row(state: Explorer, row: Mapping[str, Any], body: Mapping[str, Any]
 
     codec = state.run.codec
     frame = render.row_frame(codec, row)
-    x, mask = codec.encode(frame, unseen="error")
+    try:
+        x, mask = codec.encode(frame, unseen="error")
+    except DataError as e:  # a category the run never saw: the library's own words, up to its Python advice
+        raise RequestError(f"{str(e).split(';')[0]}; choose a value the column held in training, or leave it out") from None
     y = None
     if state.conditional:
         if "class" in body:

@@ -100,7 +100,10 @@ def _app(states: dict[str, Explorer]) -> Starlette:
     async def encode(request: Request) -> Response:
         state = pick(request)
         raw = await read_body(request)
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        kind = request.headers.get("content-type", "")
+        if kind.startswith("application/x-www-form-urlencoded"):
+            raise RequestError("send a picture as multipart/form-data (a file in the field 'image'), or JSON", 415)
+        if kind.startswith("multipart/form-data"):
             image, invert, fields = await _form(request, raw)
             return _json(await run_in_threadpool(api.encode_image, state, image, invert, fields))
         return _json(await run_in_threadpool(api.encode_json, state, api.parse_json(raw)))
@@ -155,8 +158,9 @@ async def _form(request: Request, raw: bytes) -> tuple[bytes, bool, dict[str, An
 
     try:
         form = await Request(request.scope, replay).form(max_files=1, max_fields=4)
-    except Exception as e:  # the parser's own errors: a malformed multipart body
-        raise RequestError(f"the multipart body cannot be read ({one_line(e)}); send the picture as the field 'image'") from None
+    except Exception as e:  # the parser's own errors (Starlette's HTTPException among them): a malformed body
+        why = str(getattr(e, "detail", "")) or one_line(e)
+        raise RequestError(f"the multipart body cannot be read ({why}); send the picture as a file in the field 'image'") from None
     unknown = [k for k in form.keys() if k not in ("image", "invert", "class")]
     if unknown:
         raise RequestError(f"/api/encode takes the form fields image, invert and class, not {unknown[0]!r}")
