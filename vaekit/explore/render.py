@@ -24,6 +24,8 @@ from vaekit.errors import InputError
 from vaekit.sample.grid import grid_array
 
 KINDS = ("image", "text", "table", "vector")  # how a run's examples read, and so how the page shows them
+NUMERIC = ("continuous", "integer", "count")  # column kinds that hold numbers
+MAX_CELL = 1e15  # a number in a row: beyond it a float32 code overflows on the way in
 MAX_UPLOAD_PIXELS = 16_000_000  # a bigger picture is refused before it is decoded (a decompression bomb)
 
 
@@ -135,7 +137,8 @@ def row_frame(codec: Any, row: Mapping[str, Any]) -> pd.DataFrame:
     null, is a missing cell; a column the run does not know is an InputError naming the known ones."""
     from vaekit.registry import suggest
 
-    known = [c.name for c in codec.columns] + ([codec.label.name] if codec.label is not None else [])
+    kinds = {c.name: c.kind for c in [*codec.columns, *([codec.label] if codec.label is not None else [])]}
+    known = list(kinds)
     for name, value in row.items():
         if name not in known:
             raise InputError(f"the row names {name!r}, which is not a column of the run{suggest(name, known)}; "
@@ -143,4 +146,8 @@ def row_frame(codec: Any, row: Mapping[str, Any]) -> pd.DataFrame:
         if not (value is None or isinstance(value, (str, bool, int, float))):
             raise InputError(f"the row's {name!r} must be a number, a string, true/false or null, "
                              f"got {type(value).__name__}")
+        if kinds[name] in NUMERIC and isinstance(value, bool):
+            raise InputError(f"the row's {name!r} holds numbers ({kinds[name]}), not {str(value).lower()}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not abs(value) <= MAX_CELL:
+            raise InputError(f"the row's {name!r} must be a finite number of size at most {MAX_CELL:g}, got {value:g}")
     return pd.DataFrame({name: [row.get(name)] for name in known}, columns=known)
