@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import torch
 
 from vaekit.checks import MAX_TEMPERATURE, SEED_MAX
-from vaekit.errors import DataError, InputError
+from vaekit.errors import DataError
 from vaekit.explore.state import Explorer
 
 MAX_BODY = 8 * 1024 * 1024  # bytes of a request body: an uploaded picture fits, a flood does not
@@ -270,6 +270,3 @@ def path_index(text: str, state: Explorer) -> int:
         raise RequestError(f"the map has no point {i}; its points are 0 to {len(state.x) - 1}", status=404)
     return i
 
-
-def as_request_error(e: InputError) -> RequestError:
-    return RequestError(str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)
