@@ -129,3 +129,24 @@ def test_two_runs_are_served_side_by_side(tmp_path):
     assert client.post("/api/decode?run=two", json={"z": [0, 0, 0], "class": 1}).status_code == 200
     with pytest.raises(ConfigError, match="two runs are named 'one'"):
         create_app([first, memory_run("vae", tmp_path / "one")])
+
+
+def test_a_run_of_plain_vectors_shows_lists_of_numbers(tmp_path):
+    from conftest import make_dataset
+    from vaekit.config import parse_config
+    from vaekit.data.codec import Codec
+    from vaekit.models import build_model
+    from vaekit.run import Run
+
+    data = make_dataset(n_train=16, n_eval=20, shape=(6,))
+    cfg = parse_config({"model": {"name": "vae", "latent_dim": 3, "encoder": {"hidden": [8]}, "decoder": {"hidden": [8]}}})
+    net = build_model(cfg.model, (6,)).eval()
+    run = Run(tmp_path, cfg, net, (6,), torch.device("cpu"), data, Codec(modality="vector"))
+    client = TestClient(create_app(run))
+    assert client.get("/api/info").json()["kind"] == "vector"
+    z = [0.5, -0.5, 1.0]
+    (out,) = client.post("/api/decode", json={"z": z}).json()["outputs"]
+    with torch.no_grad():
+        assert out == pytest.approx(net.decode(torch.tensor([z])).mean[0].tolist(), abs=1e-6)
+    r = client.post("/api/encode", json={"row": {}})
+    assert r.status_code == 400 and "vectors" in r.json()["error"]

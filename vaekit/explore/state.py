@@ -178,7 +178,8 @@ class Explorer:
             if self.kind == "text":
                 return interpolate_text(self.run, xa, xb, steps, ya=ya, yb=yb)[0]
             path = ops.interpolate(self.model, xa, xb, steps, ya, yb)[0]  # (steps, *shape)
-            y = None if ya is None else ya.expand(steps)  # a table's label column: the first end's
+            # a conditional table's label column: the nearer end's (the model reads the one-hot moving between them)
+            y = None if ya is None else torch.where(torch.linspace(0, 1, steps) < 0.5, ya, yb)
             return render.outputs(self.run, self.kind, path, y)
 
     def sample(self, n: int, temperature: float, seed: int, cls: int | None = None) -> list[Any]:
