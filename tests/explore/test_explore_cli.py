@@ -109,3 +109,23 @@ def test_bad_options_are_one_error_line(digits_run, args, words):
 def test_a_missing_run_is_one_error_line(tmp_path, served):
     code, _, err = cli("explore", tmp_path / "nothing", "--port", "0")
     assert code == 2 and "is not a run directory" in error_line(err) and not served
+
+
+def test_on_loopback_the_server_answers_only_requests_addressed_to_this_machine(digits_run, monkeypatch):
+    """A page elsewhere whose DNS name is rebound to 127.0.0.1 sends its own Host header: refused."""
+    import uvicorn
+
+    from vaekit.explore import server
+
+    answers = {}
+
+    def run(self, sockets=None):  # the real app, asked in-process instead of over the socket
+        from starlette.testclient import TestClient
+
+        for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "evil.example:8000", "127.0.0.1.evil.example"):
+            answers[host] = TestClient(self.config.app).get("/api/info", headers={"host": host})
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+    server.serve(digits_run, port=0, limit=20, echo=lambda line: None)
+    assert [answers[h].status_code for h in answers] == [200, 200, 200, 400, 400]
+    assert "not to 'evil.example:8000'" in answers["evil.example:8000"].json()["error"]

@@ -48,10 +48,14 @@ API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 def create_app(runs: Run | str | Path | Explorer | Iterable[Run | str | Path | Explorer], *, split: str = "test",
                limit: int = MAX_POINTS, seed: int = 0, map_method: str = "pca", device: str = "cpu",
-               overrides: tuple[str, ...] = ()) -> Starlette:
+               overrides: tuple[str, ...] = (), allowed_hosts: Iterable[str] | None = None) -> Starlette:
     """The explorer of one run or several (each a Run, a run directory or a loaded `Explorer`):
     each run is loaded and its map computed now, once (see `Explorer.load` for the arguments).
-    Runs are named by their folder's name; two of the same name are a ConfigError."""
+    Runs are named by their folder's name; two of the same name are a ConfigError.
+
+    `allowed_hosts` (names without a port) limits the Host header a request may carry: a server on
+    127.0.0.1 answers only requests addressed to this machine, so that a web page elsewhere cannot
+    reach it through a DNS name rebound to 127.0.0.1. None takes any host."""
     items = [runs] if isinstance(runs, (Run, str, Path, Explorer)) else list(runs)
     if not items:
         raise ConfigError("create_app needs at least one run to explore")
@@ -63,7 +67,10 @@ def create_app(runs: Run | str | Path | Explorer | Iterable[Run | str | Path | E
             raise ConfigError(f"two runs are named {state.name!r}; the explorer tells runs apart by their folder's name, "
                               f"so rename one")
         states[state.name] = state
-    return _app(states)
+    app = _app(states)
+    if allowed_hosts is not None:
+        app.add_middleware(HostCheck, hosts=frozenset(h.lower() for h in allowed_hosts))
+    return app
 
 
 def _app(states: dict[str, Explorer]) -> Starlette:
@@ -123,6 +130,24 @@ def _app(states: dict[str, Explorer]) -> Starlette:
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.explorers = states  # for a benchmark or a test that wants the states behind the routes
     return app
+
+
+class HostCheck:
+    """ASGI middleware: a 400 in JSON for an HTTP request whose Host header is none of `hosts`."""
+
+    def __init__(self, app: Any, hosts: frozenset[str]) -> None:
+        self.app, self.hosts = app, hosts
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1").lower()
+            name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+            if name not in self.hosts:
+                answer = _json({"error": f"this explorer answers requests to {', '.join(sorted(self.hosts))}, not to "
+                                         f"{host[:100]!r}; open it at one of those addresses"}, 400)
+                await answer(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def _json(content: Any, status: int = 200) -> JSONResponse:

@@ -24,6 +24,7 @@ from vaekit.explore import require
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")  # the Host headers a browser on this machine sends
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -81,10 +82,11 @@ def serve(run: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_
 
     sock = bind(host, port)
     try:
-        if not is_loopback(sock):
+        loopback = is_loopback(sock)
+        if not loopback:  # and no Host check: the names this machine goes by on the network are not known here
             print(f"vaekit: warning: the explorer listens on {host}, so every machine that can reach this one can "
                   f"use it, with no password; use --host 127.0.0.1 to keep it to this machine", file=sys.stderr)
-        app = create_app(run, **options)
+        app = create_app(run, allowed_hosts=LOOPBACK_NAMES + (host,) if loopback else None, **options)
         server = _server(app, threads)
         url = url_of(sock, host)
         echo(f"vaekit explore: serving {', '.join(app.state.explorers)} at {url} (Ctrl-C to stop)")

@@ -58,7 +58,11 @@
 
   // ------------------------------------------------------------------------- outputs as the data read
 
-  function cellText(v) { return v === null || v === undefined ? "missing" : String(v); }
+  function cellText(v) {
+    if (v === null || v === undefined) return "missing";
+    if (typeof v === "number" && !Number.isInteger(v)) return String(Number(v.toPrecision(6))); // 40445.4505717 -> 40445.5
+    return String(v);
+  }
 
   function rowsTable(rows) {
     const table = document.createElement("table");
