@@ -11,11 +11,34 @@ import pytest
 import torch
 from starlette.testclient import TestClient
 
-from explore_helpers import expected_pixels, memory_run, pixels
+from explore_helpers import TINY_IMAGE_MODELS, expected_pixels, memory_run, pixels
 from vaekit.contract import Batch
 from vaekit.errors import ConfigError
 from vaekit.explore import create_app
 from vaekit.explore.state import Explorer
+
+
+def test_every_family_with_a_latent_has_a_tiny_config():
+    from vaekit.registry import MODELS
+
+    assert {n for n in MODELS.names() if MODELS.get(n).traits.latent} <= set(TINY_IMAGE_MODELS)
+
+
+@pytest.mark.parametrize("family", sorted(TINY_IMAGE_MODELS))
+def test_every_family_with_a_latent_can_be_explored(family, tmp_path):
+    run = memory_run(family, tmp_path / family, **TINY_IMAGE_MODELS[family])
+    client = TestClient(create_app(run, limit=20))
+    info = client.get("/api/info").json()
+    assert info["order_by"] == ("kl" if run.model.traits.gaussian_posterior else "variance")
+    cls = {"class": 1} if info["conditional"] else {}
+    point = client.get("/api/point/2").json()
+    z = [d["high"] for d in sorted(info["dims"], key=lambda d: d["dim"])]
+    for r in (client.post("/api/decode", json={"z": [point["code"], z], **cls}),
+              client.post("/api/interpolate", json={"a": 0, "b": 1, "steps": 3}),
+              client.post("/api/sample", json={"n": 4, "temperature": 0.5, **cls}),
+              client.post("/api/encode", json={"image": point["input"], **cls})):
+        assert r.status_code == 200, r.text
+    assert len(point["code"]) == info["latent_dim"] == len(info["dims"])
 
 
 def test_a_conditional_model_decodes_with_the_chosen_class(tmp_path):
