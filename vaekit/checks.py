@@ -118,6 +118,7 @@ MAX_TEMPERATURE = 1_000.0  # prior scale; beyond it codes leave anything the dec
 MAX_K = 1_000_000  # importance samples per example (papers use 5,000)
 MAX_COMPONENTS = 1_000  # mixture components of the gmm sampler
 MAX_GRID = 1_000  # samples per grid of a leaderboard page
+MAX_MAP_POINTS = 20_000  # points of vaekit explore's map: drawn and sent to the page at once
 TSNE_SEED_MAX = 2**32 - 1  # scikit-learn's t-SNE takes a 32-bit seed
 
 

@@ -16,8 +16,8 @@ import re
 import sys
 import warnings
 
-from vaekit.checks import (MAX_COMPONENTS, MAX_GRID, MAX_IMAGES, MAX_K, MAX_PAIRS, MAX_STEPS, MAX_TEMPERATURE,
-                           TSNE_SEED_MAX, Parser, count, finite, label, seed)
+from vaekit.checks import (MAX_COMPONENTS, MAX_GRID, MAX_IMAGES, MAX_K, MAX_MAP_POINTS, MAX_PAIRS, MAX_STEPS,
+                           MAX_TEMPERATURE, TSNE_SEED_MAX, Parser, count, finite, label, seed)
 from vaekit import commands
 from vaekit.errors import ConfigError, VaekitError
 
@@ -180,6 +180,21 @@ def parser() -> argparse.ArgumentParser:
                    help="text runs: scores in nats per token (<eos> included) rather than per sentence")
     a.add_argument("--out", help="output folder (default the run directory)")
     a.set_defaults(func=commands.cmd_anomaly)
+
+    x = run_cmd("explore", "a local web page to explore the run's latent space: map, sliders, samples, your own inputs")
+    x.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; any other exposes the explorer, "
+                        "which has no password, to the network)")
+    x.add_argument("--port", type=count(0, 65535), default=8000, help="port to listen on (default 8000; 0 picks a free one)")
+    x.add_argument("--map", choices=["pca", "tsne", "umap"], default="pca",
+                   help="how the codes are laid out in 2-D: pca (default), tsne (scikit-learn) or umap (umap-learn)")
+    x.add_argument("--split", choices=splits, default="test", help="the examples on the map (default test)")
+    x.add_argument("--limit", type=count(2, MAX_MAP_POINTS), default=2000,
+                   help=f"points on the map (a seeded subset), 2 to {MAX_MAP_POINTS:,} (default 2000)")
+    x.add_argument("--seed", type=seed(TSNE_SEED_MAX), default=0,
+                   help="picks the subset and seeds the map, 0 to 2**32-1 (default 0)")
+    x.add_argument("--open-browser", action="store_true", help="open the page in the default browser once it is served")
+    x.set_defaults(func=commands.cmd_explore)
 
     b = command("leaderboard", "train configs under one budget, evaluate them alike, write a ranked table")
     b.add_argument("configs", nargs="+", help="YAML configs, one entry each")

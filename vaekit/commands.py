@@ -299,6 +299,17 @@ def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
     print(json.dumps(result, indent=2))
 
 
+def cmd_explore(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.explore import require
+
+    require("starlette", "uvicorn")  # before the run loads: a missing extra is the first thing to hear about
+    from vaekit.explore.server import serve
+
+    serve(args.run, host=args.host, port=args.port, open_browser=args.open_browser, map_method=args.map,
+          split=args.split, limit=args.limit, seed=args.seed, device=args.device or "cpu",
+          overrides=tuple(_common(args, overrides)))
+
+
 def cmd_leaderboard(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.leaderboard import FILES, default_out, leaderboard
 

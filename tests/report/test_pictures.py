@@ -61,8 +61,8 @@ def test_tsne_map_keeps_clusters_apart():
     a, b = coords[:20].mean(0), coords[20:].mean(0)
     spread = max(coords[:20].std(0).max(), coords[20:].std(0).max())
     assert np.linalg.norm(a - b) > 2 * spread
-    with pytest.raises(ConfigError, match="unknown latent map"):
-        latent_map(codes, "umap")
+    with pytest.raises(ConfigError, match="unknown latent map 'mds'; choose pca, tsne or umap"):
+        latent_map(codes, "mds")
 
 
 def test_png_is_an_enlarged_grid():

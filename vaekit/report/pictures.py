@@ -89,7 +89,8 @@ def latent_map(mu: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.n
     """(N, 2) coordinates of the codes (N, D) and a description of the axes.
 
     'pca' projects on the two principal components (an SVD of the centred codes); 'tsne' runs
-    scikit-learn's t-SNE (slower; distances between clusters mean little there).
+    scikit-learn's t-SNE (slower; distances between clusters mean little there); 'umap' runs
+    umap-learn's UMAP (McInnes et al. 2018, https://arxiv.org/abs/1802.03426), when installed.
     """
     mu = np.asarray(mu, dtype=np.float64)
     if method == "pca":
@@ -109,5 +110,16 @@ def latent_map(mu: np.ndarray, method: str = "pca", seed: int = 0) -> tuple[np.n
         perplexity = min(30.0, (len(mu) - 1) / 3)  # scikit-learn requires perplexity < N
         coords = TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(mu)
         return coords, f"t-SNE (perplexity {perplexity:.0f})"
-    raise ConfigError(f"unknown latent map '{method}'; choose pca or tsne")
+    if method == "umap":
+        try:
+            import umap
+        except ImportError:
+            raise ConfigError("the UMAP map needs umap-learn, which is not installed: pip install umap-learn; "
+                              "or use --map pca or tsne") from None
+        if len(mu) < 4:
+            raise ConfigError(f"UMAP needs at least 4 examples, got {len(mu)}; use --map pca")
+        neighbours = min(15, len(mu) - 1)
+        coords = umap.UMAP(n_components=2, n_neighbors=neighbours, random_state=seed).fit_transform(mu)
+        return np.asarray(coords, dtype=np.float64), f"UMAP ({neighbours} neighbours)"
+    raise ConfigError(f"unknown latent map '{method}'; choose pca, tsne or umap")
 
