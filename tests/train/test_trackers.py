@@ -20,7 +20,7 @@ from PIL import Image
 
 from cli_helpers import cli, error_line
 from vaekit.config import parse_config
-from vaekit.errors import ConfigError
+from vaekit.errors import ConfigError, TrainingError
 from vaekit.train import loop, trackers
 from vaekit.train.callbacks import TrainInfo
 
@@ -243,6 +243,30 @@ def test_an_mlflow_failure_at_the_end_is_a_warning_of_a_finished_run(tiny_config
     assert "artifact store unreachable" in warning and "MLflow run" in warning
     run_id = json.loads((tmp_path / "run" / "mlflow_run.json").read_text())["run_id"]
     assert mlflow_client(tmp_path / "run", monkeypatch).get_run(run_id).info.status == "FINISHED"
+
+
+def test_mlflow_lost_mid_training_ends_it_in_one_line_and_resume_logs_what_is_missing(tiny_config, tiny_data, tmp_path,
+                                                                                      monkeypatch):
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    out, real = tmp_path / "run", MlflowClient.log_batch
+
+    def lost_at_two(self, run_id, metrics=(), params=(), tags=()):
+        if any(m.key == "epoch" and m.value == 2 for m in metrics):
+            raise MlflowException("connection refused\nmore detail")
+        return real(self, run_id, metrics=metrics, params=params, tags=tags)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", lost_at_two)
+    config = tiny_config("train.trackers=[mlflow]")
+    with pytest.raises(TrainingError) as e:
+        fit(config, out, tiny_data)
+    assert str(e.value).startswith("could not log epoch 2 to the MLflow run ") and "\n" not in str(e.value)
+    assert f"(connection refused); the run is kept: vaekit train --resume {out} logs what is missing" in str(e.value)
+    monkeypatch.setattr(MlflowClient, "log_batch", real)
+    fit(config, out, tiny_data, resume=True)
+    run_id = json.loads((out / "mlflow_run.json").read_text())["run_id"]
+    assert_mlflow_equals_metrics(mlflow_client(out, monkeypatch), run_id, records(out))
 
 
 def test_a_database_store_without_sqlalchemy_is_one_line_naming_the_fix(tiny_config, tiny_data, tmp_path, monkeypatch):

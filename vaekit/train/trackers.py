@@ -185,6 +185,7 @@ class MLflowTracker:
         self.run_id: str | None = None
         self._client: Any = None
         self._uri = ""
+        self._run_dir = Path("RUN")
         self._on = True
 
     def on_train_start(self, info: "TrainInfo") -> None:
@@ -194,7 +195,7 @@ class MLflowTracker:
         from mlflow.tracking import MlflowClient
 
         uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or (info.run_dir / MLFLOW_DIR).resolve().as_uri()
-        self._uri = uri
+        self._uri, self._run_dir = uri, info.run_dir
         if re.match(r"(sqlite|postgresql|mysql|mssql)(\+\w+)?:", uri) and importlib.util.find_spec("sqlalchemy") is None:
             # mlflow-skinny's own message blames the model registry
             raise ConfigError(f"the MLflow store '{uri}' is a database, which needs SQLAlchemy, and mlflow-skinny has "
@@ -275,9 +276,8 @@ class MLflowTracker:
 
         metrics, params = list(metrics), [Param(k, v) for k, v in params]
         # MLflow takes at most 1000 metrics and 100 params in one call.
-        for i in range(0, max(len(metrics), 1), 1000):
-            if metrics[i:i + 1000]:
-                self._client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
+        for i in range(0, len(metrics), 1000):
+            self._client.log_batch(self.run_id, metrics=metrics[i:i + 1000])
         for i in range(0, len(params), 100):
             self._client.log_batch(self.run_id, params=params[i:i + 100])
 
@@ -295,8 +295,8 @@ class MLflowTracker:
             cause = _first_line(e)
             if start:
                 raise ConfigError(f"{what} ({cause}); check train.mlflow_uri or $MLFLOW_TRACKING_URI") from None
-            raise TrainingError(f"{what} ({cause}); the run is kept: continue it with vaekit train --resume RUN, "
-                                f"which logs what is missing") from None
+            raise TrainingError(f"{what} ({cause}); the run is kept: vaekit train --resume {self._run_dir} "
+                                f"logs what is missing") from None
 
 
 def _read_stored(path: Path) -> dict | None:
