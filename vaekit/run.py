@@ -53,7 +53,9 @@ def outputs(run_dir: Path) -> list[Path]:
     patterns = [STATE, WEIGHTS, SUMMARY, METRICS, SAMPLES, "eval_*.json", "reconstructions.png",
                 "interpolations.png", "embed_*.npy", "anomaly_*.json", "anomaly_*.npy", "report.html",
                 # a text run's: sentences instead of pictures
-                "samples.txt", "reconstructions.tsv", "interpolations.txt", "embed_*_sentences.txt"]
+                "samples.txt", "reconstructions.tsv", "interpolations.txt", "embed_*_sentences.txt",
+                # train.trackers' (vaekit.train.trackers): the MLflow run continued on resume, TensorBoard's events
+                "mlflow_run.json", "tensorboard/events.out.tfevents.*"]
     temp = [p for p in Path(run_dir).glob(".*.tmp") if TEMP_NAME.fullmatch(p.name)]  # left by killed writes
     return [p for pattern in patterns for p in Path(run_dir).glob(pattern)] + temp
 

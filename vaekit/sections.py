@@ -16,7 +16,7 @@ from vaekit.checks import check_int, check_seed
 from vaekit.errors import ConfigError
 # Range and its constants are what component config classes declare their `ranges` with.
 from vaekit.ranges import AT_LEAST_1, NON_NEGATIVE, POSITIVE, Range, check_own_ranges  # noqa: F401
-from vaekit.registry import DATASETS, LIKELIHOODS, MODELS, NETWORKS, PRIORS, Registry
+from vaekit.registry import DATASETS, LIKELIHOODS, MODELS, NETWORKS, PRIORS, Registry, suggest
 
 
 # ----------------------------------------------------------------------------- base classes of
@@ -167,6 +167,12 @@ class TrainConfig:
     aggressive: bool = False
     aggressive_inner_steps: int = 100  # at most this many encoder steps per step
     aggressive_window: int = 10  # the inner loop stops when the mean loss of this many encoder steps rises
+    # Where each epoch's figures, the config and the samples are logged besides metrics.jsonl
+    # (vaekit.train.trackers, the `tracking` extra): any of TRACKERS.
+    trackers: tuple[str, ...] = ()
+    tensorboard_dir: str | None = None  # None: RUN/tensorboard
+    mlflow_uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else a file store in RUN/mlruns
+    mlflow_experiment: str = "vaekit"
 
     def __post_init__(self) -> None:
         _at_least("train", self, epochs=1, batch_size=1, eval_batch_size=1, lr=0, min_lr=0, weight_decay=0,
@@ -183,6 +189,30 @@ class TrainConfig:
             raise ConfigError(f"train.ema_decay must lie in [0, 1) (0 turns EMA off), got {self.ema_decay:g}")
         if not 0.0 < self.plateau_factor <= 1.0:
             raise ConfigError(f"train.plateau_factor must lie in (0, 1], got {self.plateau_factor:g}")
+        _check_trackers(self)
+
+
+TRACKERS = ("tensorboard", "mlflow")  # train.trackers: vaekit.train.trackers implements each
+
+
+def _check_trackers(tc: TrainConfig) -> None:
+    """train.trackers names known trackers once each, and their settings come with them."""
+    choices = ", ".join(TRACKERS)
+    for name in tc.trackers:
+        if name not in TRACKERS:
+            hint = suggest(name, list(TRACKERS)) if isinstance(name, str) else ""
+            hint = hint if "did you mean" in hint else ""  # the choices follow anyway
+            raise ConfigError(f"train.trackers: unknown tracker {name!r}{hint}; the trackers are {choices}")
+    repeated = sorted({name for name in tc.trackers if tc.trackers.count(name) > 1})
+    if repeated:
+        raise ConfigError(f"train.trackers names {repeated[0]!r} more than once; name each tracker once")
+    for key, tracker in (("tensorboard_dir", "tensorboard"), ("mlflow_uri", "mlflow"), ("mlflow_experiment", "mlflow")):
+        value = getattr(tc, key)
+        if value == "":
+            raise ConfigError(f"train.{key} is empty; give it a value, or remove it for the default")
+        if value != getattr(TrainConfig, key) and tracker not in tc.trackers:
+            raise ConfigError(f"train.{key} sets up the {tracker} tracker, which is off; add {tracker} to "
+                              f"train.trackers (--train.trackers=[{tracker}]), or remove it")
 
 
 def _at_least(section: str, config: Any, **minimums: float) -> None:

@@ -114,3 +114,14 @@ def test_aggressive_training_under_torchrun_resumes_as_if_never_stopped(tmp_path
     assert all(torch.equal(a[k], b[k]) for k in a)
     records = [json.loads(line) for line in (tmp_path / "whole" / "metrics.jsonl").read_text().splitlines()]
     assert records[0]["aggressive"] and records[0]["encoder_steps"] >= 8 and all("val_mi" in r for r in records)
+
+
+def test_only_the_first_process_logs_to_the_trackers(tmp_path):
+    """One TensorBoard events file and one MLflow run, each epoch once (test_trackers.py checks
+    the values)."""
+    run = launch(tmp_path / "run", "none", "train.trackers=[tensorboard, mlflow]", "train.epochs=2")
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(list((tmp_path / "run" / "tensorboard").glob("events.*"))) == 1
+    runs = [p for p in (tmp_path / "run" / "mlruns").glob("*/*") if (p / "metrics").is_dir()]
+    assert len(runs) == 1
+    assert len((runs[0] / "metrics" / "val_elbo").read_text().splitlines()) == 2  # MLflow's file store: a line a step

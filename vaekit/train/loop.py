@@ -18,9 +18,9 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from tqdm import tqdm
@@ -37,7 +37,8 @@ from vaekit.models import build_model
 from vaekit.sample import sample_grid, save_grid
 from vaekit.sample.samplers import fitted_sampler, require_codes
 from vaekit import files, weights
-from vaekit.train import messages, state
+from vaekit.train import callbacks as hooks, messages, state, trackers
+from vaekit.train.callbacks import Callback, TrainInfo  # noqa: F401 (part of this module's API)
 from vaekit.train.aggressive import Aggressive
 from vaekit.train.batches import batches, num_batches
 from vaekit.train.distributed import Distributed
@@ -50,12 +51,6 @@ from vaekit.train.step import Step
 
 class StopTraining(Exception):
     """Raise from a callback to end training after this epoch, as a finished run."""
-
-
-class Callback(Protocol):
-    """Hooks the loop calls; implement any subset."""
-
-    def on_epoch_end(self, record: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -111,20 +106,30 @@ def train(config: Config, out_dir: str | Path, *, dataset: Dataset | None = None
 
 def _train(config: Config, out: Path, dataset: Dataset | None, resume: bool, overwrite: bool,
            callbacks: Sequence[Any], log: Callable[[str], None] | None, dist: Distributed) -> "rundir.Run | None":
+    callbacks = [*trackers.from_config(config.train), *callbacks]  # a missing package fails here, first
     s = _setup(config, out, dataset, resume, overwrite, log, dist)
     tc = config.train
-    stop_reason = "epochs"
-    s.log(messages.figures_note(s.select_by, config.model.name))
-    while s.counters.epoch < tc.epochs:
-        record, improved, train_time = _epoch(s)
-        _log_epoch(s, record, improved)
-        stop_reason = _stop_reason(s, callbacks, record, train_time)
-        if stop_reason is not None:
-            break
+    records = tuple(r for _, r in rundir.read_metrics(out / rundir.METRICS)) if resume and dist.is_main else ()
+    info = TrainInfo(s.config, out, s.counters.epoch, records, dist.is_main)
+    started: list[Any] = []
+    try:
+        hooks.start(callbacks, info, started)
+        stop_reason = "epochs"
+        s.log(messages.figures_note(s.select_by, config.model.name))
+        while s.counters.epoch < tc.epochs:
+            record, improved, train_time = _epoch(s)
+            _log_epoch(s, record, improved)
+            stop_reason = _stop_reason(s, callbacks, record, train_time)
+            if stop_reason is not None:
+                break
+        result = _finish(s, stop_reason or "epochs") if dist.is_main else None
+    except BaseException as e:
+        hooks.end(started, replace(info, error=e), s.log)
+        raise
+    hooks.end(started, replace(info, summary=result.summary() if result is not None else None), s.log)
     # The first process writes the end-of-training files while the others wait, so that every
     # process leaves the group together (a process that tears its side down early can abort a
     # peer's exit in gloo's threads).
-    result = _finish(s, stop_reason or "epochs") if dist.is_main else None
     dist.barrier()
     return result
 
