@@ -56,6 +56,7 @@ WORK_TABLE: dict[str, set[str]] = {
     "report": COMPONENTS | {"run", "sample", "evaluate"},
     "train": COMPONENTS | {"run", "sample", "evaluate", "report"},
     "leaderboard": COMPONENTS | {"run", "sample", "evaluate", "report", "train"},  # and the one-class protocol
+    "export": COMPONENTS | {"run"},  # a run's encoder and decoder as ONNX or TorchScript files
 }
 LIBRARY = COMPONENTS | set(WORK_TABLE)
 TOP_TABLE: dict[str, set[str]] = {

@@ -293,6 +293,16 @@ def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
     print(json.dumps(result, indent=2))
 
 
+def cmd_export(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.export import export_run, summary
+
+    if args.device not in (None, "cpu"):
+        raise ConfigError("vaekit export traces and checks the networks on the CPU; leave out --device (the files "
+                          "it writes run on any device)")
+    run = _load(args, overrides)
+    print(summary(export_run(run, args.format, args.part, args.out)))
+
+
 def cmd_leaderboard(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.leaderboard import FILES, default_out, leaderboard
 

@@ -50,7 +50,9 @@ def outputs(run_dir: Path) -> list[Path]:
     patterns = [STATE, WEIGHTS, SUMMARY, METRICS, SAMPLES, "eval_*.json", "reconstructions.png",
                 "interpolations.png", "embed_*.npy", "anomaly_*.json", "anomaly_*.npy", "report.html",
                 # a text run's: sentences instead of pictures
-                "samples.txt", "reconstructions.tsv", "interpolations.txt", "embed_*_sentences.txt"]
+                "samples.txt", "reconstructions.tsv", "interpolations.txt", "embed_*_sentences.txt",
+                # vaekit export's files (and their .json) in RUN/export/: traced from the old weights
+                "export/encoder.*", "export/decoder.*"]
     temp = [p for p in Path(run_dir).glob(".*.tmp") if TEMP_NAME.fullmatch(p.name)]  # left by killed writes
     return [p for pattern in patterns for p in Path(run_dir).glob(pattern)] + temp
 
