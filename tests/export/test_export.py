@@ -20,6 +20,8 @@ from vaekit.export.backends import max_difference
 from vaekit.models import build_model
 from vaekit.registry import MODELS
 
+from export_helpers import run_file
+
 SHAPE, CLASSES, ROWS = (1, 8, 8), 3, 7  # 7 rows: the export traces at 2 and checks at 5
 TINY_MODELS = {
     "vae": {}, "cvae": {}, "iwae": {"k": 3}, "betatcvae": {}, "capacity_vae": {"capacity_steps": 10},
@@ -60,18 +62,6 @@ def expected(model, x, y, z) -> tuple[dict, dict]:
 def feeds(model, x, y, z) -> dict:
     label = {"y": y} if y is not None else {}
     return {"encoder": {"x": x, **label}, "decoder": {"z": z, **label}}
-
-
-def run_file(path: str, fed: dict, output_names: list[str]) -> dict:
-    """The exported file's outputs, loaded on its own: onnxruntime, or torch.jit.load."""
-    if path.endswith(".onnx"):
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-        got = session.run(output_names, {k: v.numpy() for k, v in fed.items()})
-        return {n: torch.from_numpy(a) for n, a in zip(output_names, got)}
-    with torch.no_grad():
-        return dict(zip(output_names, torch.jit.load(path)(*fed.values())))
 
 
 def check_export(model, fmt: str, folder) -> dict:
