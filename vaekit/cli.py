@@ -180,7 +180,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--out", help="output folder (default the run directory)")
     a.set_defaults(func=commands.cmd_anomaly)
 
-    x = run_cmd("export", "write the encoder and decoder as ONNX or TorchScript files, checked against PyTorch")
+    x = command("export", "write the encoder and decoder as ONNX or TorchScript files, checked against PyTorch", None)
+    x.add_argument("run", help="run directory written by vaekit train")
     x.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
                    help="onnx (run with onnxruntime; needs pip install \"vaekit[export]\") or torchscript (.pt, "
                         "torch.jit.load) (default onnx)")

@@ -168,3 +168,9 @@ def test_missing_onnxruntime_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r'onnxruntime is missing\); pip install "vaekit\[export\]"'):
         export_model(tiny("vae"), "onnx", "both", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_model_is_left_in_the_mode_it_was_in(tmp_path):
+    model = tiny("vae").train()
+    export_model(model, "torchscript", "encoder", tmp_path)  # traced and checked in eval mode
+    assert model.training and all(m.training for m in model.modules())

@@ -68,8 +68,8 @@ def test_the_command_writes_torchscript_where_out_says(digits_run, tmp_path):
 
 
 def test_command_errors_are_one_line(digits_run, tmp_path, monkeypatch):
-    code, _, err = cli("export", digits_run.path, "--device", "cuda")
-    assert code == 2 and "traces and checks the networks on the CPU" in error_line(err)
+    code, _, err = cli("export", digits_run.path / "nowhere")
+    assert code == 2 and "is not a run directory" in error_line(err)
     code, _, err = cli("export", digits_run.path, "--format", "tflite")
     assert code == 2 and "invalid choice: 'tflite'" in err
     monkeypatch.setitem(sys.modules, "onnx", None)
@@ -192,3 +192,13 @@ def test_a_language_model_exports_its_decoder_alone(tmp_path, fmt):
     check_text_decoder(model, report["parts"]["decoder"]["file"])
     with pytest.raises(ConfigError, match="model 'lm' has no latent code, so it has no encoder to export; use --part decoder"):
         export_model(model, fmt, "encoder", tmp_path)
+
+
+def test_retraining_over_a_run_clears_its_exported_files(tmp_path):
+    from vaekit.run import outputs
+
+    (tmp_path / "export").mkdir()
+    names = ["encoder.onnx", "encoder.onnx.json", "decoder.pt", "decoder.pt.json", "notes.txt"]
+    for name in names:
+        (tmp_path / "export" / name).write_text("")
+    assert sorted(p.name for p in outputs(tmp_path)) == sorted(names[:4])  # a file of the user's own stays

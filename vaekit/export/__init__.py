@@ -14,6 +14,7 @@ atomically, so a file already there stays whole until the new one replaces it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -61,15 +62,26 @@ def export_model(model: nn.Module, format: str = "onnx", part: str = "both", out
     folder = check_path(out, "export's out (a folder)")
     if folder.exists() and not folder.is_dir():
         raise InputError(f"--out {folder} is a file; name a folder for the exported files")
-    model = model.cpu()  # where the files are traced and checked; a file runs anywhere after
-    chosen = parts(model, which)
-    for p in chosen:
-        _refuse_known(p, fmt)
-    _mkdir(folder)
-    report = {"format": fmt, "tolerance": TOLERANCE, "parts": {}}
-    for p in chosen:
-        report["parts"][p.name] = _export_part(p, fmt, folder, extra or {})
+    with _on_cpu_in_eval(model):  # where the files are traced and checked; a file runs anywhere after
+        chosen = parts(model, which)
+        for p in chosen:
+            _refuse_known(p, fmt)
+        _mkdir(folder)
+        report = {"format": fmt, "tolerance": TOLERANCE, "parts": {}}
+        for p in chosen:
+            report["parts"][p.name] = _export_part(p, fmt, folder, extra or {})
     return report
+
+
+@contextlib.contextmanager
+def _on_cpu_in_eval(model: nn.Module):
+    """The model on the CPU in eval mode for the export, then back where and as it was."""
+    first = next(iter(model.parameters()), None)
+    device, training = (first.device if first is not None else torch.device("cpu")), model.training
+    try:
+        yield model.cpu().eval()
+    finally:
+        model.to(device).train(training)
 
 
 def _choice(value: str, allowed, what: str) -> str:

@@ -53,12 +53,15 @@ def quiet():
 
 
 def require_onnx():
-    """The onnxruntime module; ConfigError naming the extra when onnx or onnxruntime is missing."""
+    """The onnxruntime module; ConfigError naming the extra when onnx, onnxscript (the
+    torch.export-based exporter's) or onnxruntime is missing."""
     try:
-        import onnx  # noqa: F401  (the exporters need it)
+        import onnx  # noqa: F401  (both exporters write through it)
         import onnxruntime
+        import onnxscript  # noqa: F401
     except ImportError as e:
-        raise ConfigError(f"exporting to ONNX needs onnx and onnxruntime ({e.name} is missing); {EXTRA}") from None
+        raise ConfigError(f"exporting to ONNX needs onnx, onnxscript and onnxruntime ({e.name} is missing); "
+                          f"{EXTRA}") from None
     return onnxruntime
 
 
@@ -68,6 +71,7 @@ def _one_line(e: BaseException) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))
     if "Status Message:" in text:  # onnxruntime: "[ONNXRuntimeError] : 2 : ... Status Message: invalid expand shape"
         text = text.split("Status Message:", 1)[1]
+        text = re.sub(r"^\s*\S*onnxruntime_src\S*.*? was false\.\s*", "", text)  # the C++ check, then what it means
     if "Exception summary" in text:  # torch.export: the cause follows its advice
         text = text.split("Exception summary", 1)[1]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
