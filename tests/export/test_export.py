@@ -55,7 +55,10 @@ def expected(model, x, y, z) -> tuple[dict, dict]:
         q = model.encode(Batch(x, y))
         px = model.decode_code(z, y)
     enc = {"mu": q.mu, "logvar": q.logvar} if model.traits.gaussian_posterior else {"z": q.mean}
-    dec = {"logits": px.logits} if hasattr(px, "logits") else {"mean": px.mu, "log_sigma": px.log_sigma.expand(px.mu.shape)}
+    if hasattr(px, "logits"):
+        dec = {"logits": px.logits}
+    else:
+        dec = {"mean": px.mu, "log_sigma": px.log_sigma.expand(px.mu.shape)}
     return enc, dec
 
 

@@ -59,7 +59,8 @@ def test_the_command_writes_both_parts_into_run_export_and_touches_nothing_else(
 
 
 def test_the_command_writes_torchscript_where_out_says(digits_run, tmp_path):
-    code, out, err = cli("export", digits_run.path, "--format", "torchscript", "--part", "decoder", "--out", tmp_path / "ts")
+    code, out, err = cli("export", digits_run.path, "--format", "torchscript", "--part", "decoder",
+                         "--out", tmp_path / "ts")
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "ts").iterdir()) == ["decoder.pt", "decoder.pt.json"]
     z = torch.randn(11, 4)
@@ -190,7 +191,8 @@ def test_a_language_model_exports_its_decoder_alone(tmp_path, fmt):
     report = export_model(model, fmt, "both", tmp_path)
     assert list(report["parts"]) == ["decoder"]
     check_text_decoder(model, report["parts"]["decoder"]["file"])
-    with pytest.raises(ConfigError, match="model 'lm' has no latent code, so it has no encoder to export; use --part decoder"):
+    with pytest.raises(ConfigError, match="model 'lm' has no latent code, so it has no encoder to export; "
+                                          "use --part decoder"):
         export_model(model, fmt, "encoder", tmp_path)
 
 

@@ -86,7 +86,8 @@ def _on_cpu_in_eval(model: nn.Module):
 
 def _choice(value: str, allowed, what: str) -> str:
     if value not in allowed:
-        raise ConfigError(f"export {what} {value!r} is not one of {', '.join(allowed)}{suggest(str(value), list(allowed))}")
+        raise ConfigError(f"export {what} {value!r} is not one of {', '.join(allowed)}"
+                          f"{suggest(str(value), list(allowed))}")
     return value
 
 
@@ -127,7 +128,8 @@ def _export_part(part: Part, fmt: str, folder: Path, extra: dict[str, Any]) -> d
         "vaekit_version": __version__, "model": part.family, "part": part.name, "format": fmt, "file": path.name,
         "exporter": result["exporter"], "inputs": [s.to_dict() for s in part.inputs],
         "outputs": [s.to_dict() for s in outputs],
-        "check": {"traced_rows": TRACE_ROWS, "checked_rows": CHECK_ROWS, **({"checked_length": short} if part.text else {}),
+        "check": {"traced_rows": TRACE_ROWS, "checked_rows": CHECK_ROWS,
+                  **({"traced_length": length, "checked_length": short} if part.text else {}),
                   "max_abs_diff": result["max_abs_diff"], "tolerance": TOLERANCE},
         **extra,
     }

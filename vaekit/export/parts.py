@@ -73,7 +73,8 @@ class Part(nn.Module):
     def _label_spec(self) -> list[Spec]:
         if self.classes is None:
             return []
-        return [Spec("y", (BATCH,), "int64", f"the class of each row, 0 to {self.classes - 1} (one-hot encoded inside)")]
+        return [Spec("y", (BATCH,), "int64",
+                     f"the class of each row, 0 to {self.classes - 1} (one-hot encoded inside)")]
 
     def example(self, n: int, length: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         raise NotImplementedError
@@ -131,7 +132,8 @@ class EncoderPart(Part):
         return (x, *self._labels(n, generator))
 
 
-# What each likelihood's distribution holds, as named tensors: (name, meaning, read(px, n)).
+# What each likelihood's distribution holds, as named tensors: (name, meaning, read(px)); a read that
+# gives None (a table's sigmas emitted by the decoder, inside params) is left out.
 Reading = tuple[str, str, Callable]
 _READINGS: dict[type, list[Reading]] = {
     BernoulliDist: [("logits", "Bernoulli logits; sigmoid(logits) is the mean, what vaekit shows as the example",
@@ -156,7 +158,9 @@ class DecoderPart(Part):
     def __init__(self, model: nn.Module) -> None:
         super().__init__(model)
         self.latent = model.traits.latent
-        inputs = [Spec("z", (BATCH, model.code_size), "float32", "a code in the space the encoder returns")] if self.latent else []
+        inputs = []
+        if self.latent:
+            inputs.append(Spec("z", (BATCH, model.code_size), "float32", "a code in the space the encoder returns"))
         inputs += self._label_spec()
         if self.text:
             inputs.append(Spec("inputs", (BATCH, LENGTH), "int64", f"the decoder's inputs: <bos> (id {BOS_ID}), then "
