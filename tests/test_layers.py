@@ -59,6 +59,7 @@ WORK_TABLE: dict[str, set[str]] = {
     "leaderboard": COMPONENTS | {"run", "sample", "evaluate", "report", "train"},  # and the one-class protocol
     "hub_card": COMPONENTS | {"run", "sample"},  # the model card of a pushed run
     "hub": COMPONENTS | {"run", "sample", "hub_card"},  # vaekit push
+    "export": COMPONENTS | {"run"},  # a run's encoder and decoder as ONNX or TorchScript files
 }
 LIBRARY = COMPONENTS | set(WORK_TABLE)
 TOP_TABLE: dict[str, set[str]] = {

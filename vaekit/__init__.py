@@ -13,6 +13,7 @@ from vaekit.data import Dataset, Split, load_dataset
 from vaekit.errors import (CheckpointError, ConfigError, DataError, InputError, OutputError,
                            TrainingError, VaekitError)
 from vaekit.evaluate import evaluate
+from vaekit.export import export_run
 from vaekit.leaderboard import leaderboard
 from vaekit.models import build_model
 from vaekit.report import make_report
@@ -24,7 +25,7 @@ fit = train
 
 __all__ = [
     "CheckpointError", "Config", "ConfigError", "DataError", "Dataset", "InputError", "OutputError", "Run", "Split",
-    "StopTraining", "TrainingError", "VaekitError", "build_model", "decode", "encode", "evaluate", "fit", "interpolate",
-    "leaderboard", "load_config", "load_dataset", "load_run", "make_report", "parse_config", "reconstruct", "sample", "train",
-    "traverse",
+    "StopTraining", "TrainingError", "VaekitError", "build_model", "decode", "encode", "evaluate", "export_run",
+    "fit", "interpolate", "leaderboard", "load_config", "load_dataset", "load_run", "make_report", "parse_config",
+    "reconstruct", "sample", "train", "traverse",
 ]

@@ -196,6 +196,17 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--open-browser", action="store_true", help="open the page in the default browser once it is served")
     x.set_defaults(func=commands.cmd_explore)
 
+    x = command("export", "write the encoder and decoder as ONNX or TorchScript files, checked against PyTorch", None)
+    x.add_argument("run", help="run directory written by vaekit train")
+    x.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
+                   help="onnx (run with onnxruntime; needs pip install \"vaekit[export]\") or torchscript (.pt, "
+                        "torch.jit.load) (default onnx)")
+    x.add_argument("--part", choices=["encoder", "decoder", "both"], default="both",
+                   help="which network to export (default both; a language model has a decoder only)")
+    x.add_argument("--out", metavar="FOLDER", help="folder for the files and their .json descriptions, created if "
+                                                 "missing (default RUN/export)")
+    x.set_defaults(func=commands.cmd_export)
+
     b = command("leaderboard", "train configs under one budget, evaluate them alike, write a ranked table")
     b.add_argument("configs", nargs="+", help="YAML configs, one entry each")
     b.add_argument("--budget", required=True, help="per config: a time (90s, 10m, 1.5h) or epochs (20ep)")

@@ -309,6 +309,13 @@ def cmd_explore(args: argparse.Namespace, overrides: list[str]) -> None:
           split=args.split, limit=args.limit, seed=args.seed, device=args.device or "cpu",
           overrides=tuple(_common(args, overrides)))
 
+def cmd_export(args: argparse.Namespace, overrides: list[str]) -> None:
+    from vaekit.export import export_run, summary
+    from vaekit.run import load_run
+
+    run = load_run(args.run, overrides=overrides)  # on the CPU, where the files are traced and checked
+    print(summary(export_run(run, args.format, args.part, args.out)))
+
 
 def cmd_leaderboard(args: argparse.Namespace, overrides: list[str]) -> None:
     from vaekit.leaderboard import FILES, default_out, leaderboard

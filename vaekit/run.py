@@ -55,7 +55,9 @@ def outputs(run_dir: Path) -> list[Path]:
                 # a text run's: sentences instead of pictures
                 "samples.txt", "reconstructions.tsv", "interpolations.txt", "embed_*_sentences.txt",
                 # train.trackers' (vaekit.train.trackers): the MLflow run continued on resume, TensorBoard's events
-                "mlflow_run.json", "tensorboard/events.out.tfevents.*"]
+                "mlflow_run.json", "tensorboard/events.out.tfevents.*",
+                # vaekit export's files (and their .json) in RUN/export/: traced from the old weights
+                "export/encoder.*", "export/decoder.*"]
     temp = [p for p in Path(run_dir).glob(".*.tmp") if TEMP_NAME.fullmatch(p.name)]  # left by killed writes
     return [p for pattern in patterns for p in Path(run_dir).glob(pattern)] + temp
 
