@@ -60,6 +60,7 @@ WORK_TABLE: dict[str, set[str]] = {
     "hub_card": COMPONENTS | {"run", "sample"},  # the model card of a pushed run
     "hub": COMPONENTS | {"run", "sample", "hub_card"},  # vaekit push
     "export": COMPONENTS | {"run"},  # a run's encoder and decoder as ONNX or TorchScript files
+    "explore": COMPONENTS | {"run", "sample", "evaluate", "report"},  # vaekit explore: the page and its JSON API
 }
 LIBRARY = COMPONENTS | set(WORK_TABLE)
 TOP_TABLE: dict[str, set[str]] = {

@@ -300,7 +300,7 @@ def cmd_anomaly(args: argparse.Namespace, overrides: list[str]) -> None:
 
 
 def cmd_explore(args: argparse.Namespace, overrides: list[str]) -> None:
-    from vaekit.explore import require
+    from vaekit.explore.extra import require
 
     require("starlette", "uvicorn")  # before the run loads: a missing extra is the first thing to hear about
     from vaekit.explore.server import serve

@@ -14,21 +14,7 @@ nothing fetched from elsewhere). Starlette and uvicorn are the `explore` extra, 
 
 from __future__ import annotations
 
-import importlib
-
-from vaekit.errors import ConfigError
-
-EXTRA = 'pip install "vaekit[explore]"'
-
-
-def require(*modules: str) -> None:
-    """ConfigError naming the extra when one of `modules` (starlette, uvicorn) is not installed."""
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            raise ConfigError(f"vaekit explore needs {name}, which is not installed; install the explorer's "
-                              f"dependencies with: {EXTRA}") from None
+from vaekit.explore.extra import EXTRA, require
 
 
 def create_app(*args, **kwargs):

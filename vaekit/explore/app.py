@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from vaekit.explore import require
+from vaekit.explore.extra import require
 
 require("starlette")
 

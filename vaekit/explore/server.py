@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from vaekit.errors import ConfigError, os_cause
-from vaekit.explore import require
+from vaekit.explore.extra import require
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
