@@ -124,7 +124,7 @@ def test_commands_take_a_hub_run_and_write_only_where_told(digits_run, pushed, h
 
 
 @pytest.mark.parametrize("command", [["sample"], ["reconstruct"], ["interpolate"], ["embed"], ["anomaly"],
-                                     ["evaluate", "-k", "2"], ["report"]])
+                                     ["evaluate", "-k", "2"], ["report"], ["export"]])
 def test_without_out_a_hub_run_is_refused_before_any_work(pushed, hf_cache, command):
     before = snapshot_state(hf_cache)
     code, _, err = cli(command[0], f"hf://{REPO}", *command[1:])

@@ -47,7 +47,7 @@ def export_run(run: Run | str | Path, format: str = "onnx", part: str = "both", 
     family where a part cannot be exported (nothing is written for it)."""
     if not isinstance(run, Run):
         run = load_run(run)
-    folder = Path(out) if out is not None else run.path / FOLDER
+    folder = Path(out) if out is not None else run.output_dir(f"the exported files ({FOLDER}/)") / FOLDER
     codec = run.codec.to_dict()
     return export_model(run.model, format, part, folder, extra={"run": str(run.path), "codec": codec})
 
