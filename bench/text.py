@@ -10,6 +10,7 @@ and seed; the language model (`lm`) is that decoder without z. The rows:
     warm-up     beta rising linearly from 0 over the first epoch (Bowman et al. 2016)
     cyclical    beta in 4 cycles rising over half of each (Fu et al. 2019)
     free bits   KL per dimension not pushed below --free-bits nats (Kingma et al. 2016)
+    warm-up + free bits  both at once: beta rises over the first epoch, and the floor holds throughout
     aggressive  the encoder trained to convergence before each decoder step until I(x;z) stops
                 rising (He et al. 2019)
 
@@ -46,7 +47,7 @@ from vaekit.evaluate.text_metrics import perplexity
 from vaekit.sample.posterior import posterior_moments
 from text_plain import train_plain
 
-ROWS = ("lm", "none", "warm-up", "cyclical", "free bits", "aggressive")
+ROWS = ("lm", "none", "warm-up", "cyclical", "free bits", "warm-up + free bits", "aggressive")
 TARGET_GAP = 0.005  # the VAE's NLL within 0.5% of the LM's (issue 13)
 TARGET_KL, TARGET_AU = 3.0, 5
 SPEED_TARGET = 1.3
@@ -79,6 +80,8 @@ def row_config(row: str, args) -> dict:
         raw["objective"] = {"cycles": 4, "cycle_ratio": 0.5}
     elif row == "free bits":
         raw["objective"] = {"free_bits": args.free_bits}
+    elif row == "warm-up + free bits":
+        raw["objective"] = {"warmup_epochs": 1.0, "free_bits": args.free_bits}
     elif row == "aggressive":
         raw["train"].update(aggressive=True, aggressive_inner_steps=args.inner_steps, aggressive_window=max(1, min(10, args.inner_steps // 2)))
     return raw
