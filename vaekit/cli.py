@@ -196,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--open-browser", action="store_true", help="open the page in the default browser once it is served")
     x.set_defaults(func=commands.cmd_explore)
 
-    x = command("export", "write the encoder and decoder as ONNX or TorchScript files, checked against PyTorch", None)
+    x = command("export", "write the encoder and decoder as ONNX or TorchScript files, checked against PyTorch")
     x.add_argument("run", help="run directory written by vaekit train")
     x.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
                    help="onnx (run with onnxruntime; needs pip install \"vaekit[export]\") or torchscript (.pt, "
@@ -243,7 +243,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--out", help="output folder (default the run directory)")
     m.set_defaults(func=commands.cmd_embed)
 
-    q = command("push", "upload a run to the Hugging Face Hub with a model card, to load as hf://USER/REPO", None)
+    q = command("push", "upload a run to the Hugging Face Hub with a model card, to load as hf://USER/REPO",
+                "Dotted config overrides do not apply: the run is uploaded as it was trained.")
     q.add_argument("run", help="run directory written by vaekit train")
     q.add_argument("repo", metavar="USER/REPO", help="the Hub repository, created when missing")
     q.add_argument("--private", action="store_true", help="create the repository private (an existing one keeps "
