@@ -14,19 +14,14 @@ import torch
 from PIL import Image
 
 from conftest import make_dataset
+from family_helpers import TINY_MODELS
 from vaekit.config import parse_config
 from vaekit.data.codec import Codec
 from vaekit.models import build_model
 from vaekit.run import Run
 
-# What each family's tiny model section adds to {"name": family, "latent_dim": 3} on images (as in
-# tests/report/test_report.py): every family with a latent needs an entry.
-TINY_IMAGE_MODELS: dict[str, dict] = {
-    "vae": {}, "cvae": {}, "iwae": {"k": 3}, "betatcvae": {}, "capacity_vae": {"capacity_steps": 10},
-    "infovae": {"lam": 10.0}, "wae": {}, "ladder": {"lower_dims": [4], "hidden": 16},
-    "hvae": {"lower_dims": [4], "hidden": 16},
-    "vqvae": {"codebook_size": 5, "code_dim": 1, "prior_hidden": 8}, "vaegan": {"disc_features": 8},
-}
+TINY_IMAGE_MODELS = TINY_MODELS  # every family with a latent, tiny (tests/family_helpers.py)
+
 
 def memory_run(family: str, path: Path, latent_dim: int = 3, **model) -> Run:
     """An untrained image run of `family` on the tiny prototypes of conftest.make_dataset, held

@@ -21,22 +21,14 @@ from vaekit.report import make_report, render_report
 from vaekit.run import Run
 
 from cli_helpers import cli
+from family_helpers import TINY_MODELS
 
 DIGITS = str(Path(__file__).parents[2] / "configs" / "digits.yaml")
 QUICK = ["--train.epochs=2", "--data.limit=200", "--train.batch_size=50", "--model.encoder.hidden=[32]",
          "--model.decoder.hidden=[32]", "--train.sample_grid=0", "--train.progress=false", "--train.report=false"]
 SECTIONS = ["overview", "metrics", "curves", "samples", "reconstructions", "interpolations", "traversals",
             "latent-map", "kl"]
-# What each family's tiny model section adds to {"name": family, "latent_dim": 3}, as in
-# tests/models/test_contract.py.
-TINY_MODELS: dict[str, dict] = {
-    "vae": {}, "cvae": {}, "iwae": {"k": 3}, "betatcvae": {}, "capacity_vae": {"capacity_steps": 10},
-    "infovae": {"lam": 10.0}, "wae": {}, "ladder": {"lower_dims": [4], "hidden": 16},
-    "hvae": {"lower_dims": [4], "hidden": 16},
-    "vqvae": {"codebook_size": 5, "code_dim": 1, "prior_hidden": 8}, "vaegan": {"disc_features": 8},
-}
 LATENT = 3
-
 
 
 def sections(html: str) -> dict[str, str]:

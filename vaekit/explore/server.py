@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import torch
+
 from vaekit.errors import ConfigError, os_cause
 from vaekit.explore.extra import require
 
@@ -64,12 +66,10 @@ def url_of(sock: socket.socket, host: str) -> str:
     return f"http://[{shown}]:{port}/" if ":" in shown else f"http://{shown}:{port}/"
 
 
-def _server(app: Any, threads: int):
+def _server(app: Any):
     require("uvicorn")
-    import torch
     import uvicorn
 
-    torch.set_num_threads(threads)  # one small model answering one request at a time: more threads only wait
     return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
 
 
@@ -87,7 +87,8 @@ def serve(run: Any, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, open_
             print(f"vaekit: warning: the explorer listens on {host}, so every machine that can reach this one can "
                   f"use it, with no password; use --host 127.0.0.1 to keep it to this machine", file=sys.stderr)
         app = create_app(run, allowed_hosts=LOOPBACK_NAMES + (host,) if loopback else None, **options)
-        server = _server(app, threads)
+        server = _server(app)
+        torch.set_num_threads(threads)  # one small model answering one request at a time: more threads only wait
         url = url_of(sock, host)
         echo(f"vaekit explore: serving {', '.join(app.state.explorers)} at {url} (Ctrl-C to stop)")
         if open_browser:
@@ -112,7 +113,9 @@ def background(app: Any, host: str = DEFAULT_HOST, port: int = 0, threads: int =
     """Serve `app` with uvicorn on a thread for the duration of the block; yields its URL
     (a free port by default). For tests and load benchmarks: `with background(app) as url: ...`."""
     sock = bind(host, port)
-    server = _server(app, threads)
+    server = _server(app)
+    caller_threads = torch.get_num_threads()  # the process is the caller's: its setting comes back after the block
+    torch.set_num_threads(threads)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:
@@ -126,3 +129,4 @@ def background(app: Any, host: str = DEFAULT_HOST, port: int = 0, threads: int =
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+        torch.set_num_threads(caller_threads)
