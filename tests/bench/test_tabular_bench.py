@@ -115,3 +115,16 @@ def test_the_sklearn_baselines_recover_a_category_and_a_number_from_the_others(b
         assert np.sqrt(np.mean((filled.loc[::2, "y"].astype(float) - test.loc[::2, "y"]) ** 2)) < 0.6
         # group is the sign of x + N(0, 0.3^2): a guess from x is wrong on about 10% of rows.
         assert (filled.loc[1::2, "group"] == test.loc[1::2, "group"]).mean() > 0.75
+
+
+def test_iterative_imputer_stays_in_the_training_range(bench):
+    tabular, baselines = bench
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    train = pd.DataFrame({"x": x, "y": 3 * x + rng.normal(scale=0.1, size=400)})
+    kinds = {"x": "continuous", "y": "continuous"}
+    train = tabular.hide(train, list(kinds), 0.2, seed=0)
+    test = pd.DataFrame({"x": [50.0, -50.0], "y": [np.nan, np.nan]})  # far outside: a regression says +-150
+    filled = baselines.iterative_imputer(train, test, kinds, 0)
+    low, high = np.nanmin(train["y"].astype(float)), np.nanmax(train["y"].astype(float))
+    assert filled["y"].tolist() == pytest.approx([high, low], rel=1e-9)
