@@ -24,6 +24,7 @@ on the same incomplete training rows. Scored by `imputation_error`: RMSE / std o
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
 import time
@@ -152,25 +153,37 @@ def _kinds(run: vaekit.Run) -> dict[str, str]:
 
 
 class _EpochClock:
-    """Stands in for tqdm around TVAE's epoch loop: the time from the first epoch's start to the
-    last one's end, so that its data transformer's fit is not counted."""
+    """Stands in for tqdm around TVAE's epoch loop: each epoch's seconds, from its start to its
+    end, so that its data transformer's fit is not counted."""
 
     def __init__(self) -> None:
-        self.seconds, self.epochs = math.nan, 0
+        self.epochs: list[float] = []
 
     def __call__(self, iterable, **_):
         return self._timed(iterable)
 
     def _timed(self, iterable):
-        start = time.perf_counter()
         for i in iterable:
-            yield i
-            self.epochs += 1
-        self.seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            yield i  # TVAE's epoch runs here
+            self.epochs.append(time.perf_counter() - start)
+
+
+def epoch_seconds(run: vaekit.Run) -> list[float]:
+    """The training seconds of each of the run's epochs, by its loop clock (metrics.jsonl's
+    cumulative `time`, which leaves out validation and checkpoints)."""
+    clock = [json.loads(line)["time"] for line in (run.path / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return [b - a for a, b in zip([0.0, *clock], clock)]
+
+
+def per_epoch(seconds: list[float]) -> dict[str, float]:
+    """Mean and median seconds per epoch. A busy machine only ever slows an epoch down, so the
+    median is the steadier figure of a loop's own cost; both are reported."""
+    return {"s_per_epoch": float(np.mean(seconds)), "s_per_epoch_median": float(np.median(seconds))}
 
 
 def fit_tvae(train: pd.DataFrame, kinds: dict[str, str], s: Settings):
-    """(fitted ctgan TVAE, seconds per epoch) on the modelled columns of the training rows."""
+    """(fitted ctgan TVAE, each epoch's seconds) on the modelled columns of the training rows."""
     from ctgan import TVAE
 
     model = TVAE(embedding_dim=s.tvae_embedding, compress_dims=s.hidden, decompress_dims=s.hidden,
@@ -179,7 +192,7 @@ def fit_tvae(train: pd.DataFrame, kinds: dict[str, str], s: Settings):
     clock = _EpochClock()
     with mock.patch("ctgan.synthesizers.tvae.tqdm", clock):
         model.fit(train[list(kinds)], discrete_columns=[c for c, k in kinds.items() if k in DISCRETE])
-    return model, clock.seconds / max(clock.epochs, 1)
+    return model, clock.epochs
 
 
 def _scores(synth: pd.DataFrame, frames: dict, kinds: dict[str, str], target: str, seed: int) -> dict[str, Any]:
@@ -201,15 +214,14 @@ def synthesis(table: Table, s: Settings, work: Path) -> dict[str, Any]:
     if table.target not in kinds:
         raise SystemExit(f"{table.name}: the target {table.target!r} is not a modelled column ({sorted(kinds)})")
     n = len(frames["train"])
-    summary = run.summary()
     wall = {"vaekit": wall_seconds}  # the whole vaekit.train call: codec fit, validation, checkpoints
     vae = _scores(synthesize(run, n, seed=s.seed), frames, kinds, table.target, s.seed)
-    vae["s_per_epoch"] = summary["elapsed"] / summary["epoch"]
+    vae.update(per_epoch(epoch_seconds(run)))
     start = time.perf_counter()
     tvae, seconds = fit_tvae(frames["train"], kinds, s)
     wall["TVAE"] = time.perf_counter() - start
     other = _scores(tvae.sample(n), frames, kinds, table.target, s.seed)
-    other["s_per_epoch"] = seconds
+    other.update(per_epoch(seconds))
     vae["fit_s"], other["fit_s"] = wall["vaekit"], wall["TVAE"]
     return {"vaekit": vae, "TVAE": other, "rows": {k: len(v) for k, v in frames.items()}, "kinds": kinds,
             "frames": frames}
@@ -266,19 +278,19 @@ def _yes(ok: bool) -> str:
 
 def synthesis_lines(results: dict[str, Any]) -> list[str]:
     lines = ["| table | model | quality | ML efficacy, synthetic (real) | closer to train | median DCR to held-out "
-             "| s / epoch | s to fit |", "|---|---|---|---|---|---|---|---|"]
-    checks = ["", "| table | quality >= TVAE | efficacy >= TVAE | speed-up (TVAE s / vaekit s) | "
-              f">= {RATIO_TARGET:g}x |", "|---|---|---|---|---|"]
+             "| s / epoch, mean (median) | s to fit |", "|---|---|---|---|---|---|---|---|"]
+    checks = ["", "| table | quality >= TVAE | efficacy >= TVAE | speed-up, mean epochs | speed-up, median epochs | "
+              f">= {RATIO_TARGET:g}x (median) |", "|---|---|---|---|---|---|"]
     for name, r in results.items():
         for model in ("vaekit", "TVAE"):
             m = r[model]
             lines.append(f"| {name} | {model} | {m['quality']:.3f} | {m['metric']} {m['efficacy']:.3f} "
                          f"({m['efficacy_real']:.3f}) | {m['closer_to_train']:.3f} | {m['dcr_holdout']:.3f} "
-                         f"| {m['s_per_epoch']:.3f} | {m['fit_s']:.1f} |")
+                         f"| {m['s_per_epoch']:.3f} ({m['s_per_epoch_median']:.3f}) | {m['fit_s']:.1f} |")
         v, t = r["vaekit"], r["TVAE"]
-        ratio = t["s_per_epoch"] / v["s_per_epoch"]
+        mean, median = (t[k] / v[k] for k in ("s_per_epoch", "s_per_epoch_median"))
         checks.append(f"| {name} | {_yes(v['quality'] >= t['quality'])} | {_yes(v['efficacy'] >= t['efficacy'])} "
-                      f"| {ratio:.2f}x | {_yes(ratio >= RATIO_TARGET)} |")
+                      f"| {mean:.2f}x | {median:.2f}x | {_yes(median >= RATIO_TARGET)} |")
     return lines + checks
 
 
@@ -327,8 +339,10 @@ def render(tables: list[Table], results: dict[str, Any], s: Settings) -> str:
         "synthetic rows as the training split holds, tested on the real test rows (macro F1 or R^2); in brackets "
         "the same model trained on the real training rows. Closer to train: the share of synthetic rows nearer "
         "a training row than a held-out one (0.5: nothing memorised). DCR: in [0, 1]-scaled numeric and one-hot "
-        "space. Seconds per epoch: the training steps of an epoch, averaged over the epochs (vaekit's loop clock, "
-        "which leaves out its validation pass and checkpoints; TVAE's epoch loop); the speed-up is their ratio. "
+        "space. Seconds per epoch: the training steps of an epoch (vaekit's loop clock, which leaves out its "
+        "validation pass and checkpoints; TVAE's epoch loop), the mean and the median over the epochs; the "
+        "speed-ups are their ratios. The target is judged on the median: a busy machine only ever slows an epoch "
+        "down, so the median is the steadier figure of each loop's own cost. "
         "Seconds to fit: the whole call, wall-clock (vaekit.train with its codec's fit, validation each epoch and "
         "checkpoints; TVAE.fit with its data transformer's fit).", "",
         f"Targets (issue 14): vaekit's quality and ML efficacy at least TVAE's, and at least {RATIO_TARGET:g}x "

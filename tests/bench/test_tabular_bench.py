@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,7 @@ def test_quick_mode_gives_finite_figures_in_range_and_writes_only_the_named_doc(
         assert 0.0 <= m["efficacy"] <= 1.0 and 0.0 <= m["efficacy_real"] <= 1.0  # macro F1
         assert m["dcr_holdout"] >= 0.0 and math.isfinite(m["dcr_holdout"])
         assert 0.0 < m["s_per_epoch"] < m["fit_s"] < 60.0  # an epoch's steps are part of the whole fit
+        assert 0.0 < m["s_per_epoch_median"] < m["fit_s"]
     assert set(r["imputation"]) == set(tabular.QUICK.rates)
     for errors in r["imputation"].values():
         assert set(errors) == {"vaekit", *baselines.BASELINES}
@@ -128,3 +130,22 @@ def test_iterative_imputer_stays_in_the_training_range(bench):
     filled = baselines.iterative_imputer(train, test, kinds, 0)
     low, high = np.nanmin(train["y"].astype(float)), np.nanmax(train["y"].astype(float))
     assert filled["y"].tolist() == pytest.approx([high, low], rel=1e-9)
+
+
+def test_epoch_seconds_are_the_differences_of_the_loop_clock(bench, tmp_path):
+    tabular, _ = bench
+    run = type("Run", (), {"path": tmp_path})()
+    (tmp_path / "metrics.jsonl").write_text("".join(f'{{"epoch": {i + 1}, "time": {t}}}\n'
+                                                    for i, t in enumerate([0.5, 0.75, 3.0])))
+    assert tabular.epoch_seconds(run) == pytest.approx([0.5, 0.25, 2.25])
+    figures = tabular.per_epoch([0.5, 0.25, 2.25])
+    assert figures["s_per_epoch"] == pytest.approx(1.0) and figures["s_per_epoch_median"] == 0.5
+
+
+def test_the_epoch_clock_times_each_epoch_apart(bench):
+    tabular, _ = bench
+    clock = tabular._EpochClock()
+    for i in clock(range(3)):
+        time.sleep(0.02 * (i + 1))
+    assert len(clock.epochs) == 3 and clock.epochs[0] >= 0.02 and clock.epochs[2] >= 0.06
+    assert clock.epochs[0] < clock.epochs[2]
