@@ -73,11 +73,10 @@ class Settings:
     max_rows: int = 10_000  # larger tables: a seeded random subset of this many rows
     rates: tuple[float, ...] = (0.2, 0.5)
     impute_epochs: int | None = None  # the imputing model's epochs; None: the preset's own train.epochs
-    impute_samples: int = 1000  # importance samples K per row (MIWAE)
-    impute_draws: int = 100  # resampled completions per row, pooled into one imputation
+    impute_samples: int = 1000  # importance samples K per row (MIWAE's single imputation weighs them all)
 
 
-QUICK = Settings(epochs=2, max_rows=400, impute_epochs=2, impute_samples=50, impute_draws=10)
+QUICK = Settings(epochs=2, max_rows=400, impute_epochs=2, impute_samples=50)
 
 
 def impute_epochs(s: Settings) -> int:
@@ -249,8 +248,7 @@ def imputation(table: Table, clean: dict, kinds: dict[str, str], rate: float, s:
         raise SystemExit(f"{table.name}: the incomplete table split differently from the complete one")
     truth, test = clean["test"][list(kinds)], frames["test"][list(kinds)]
     hidden = test.isna() & truth.notna()
-    filled = {"vaekit": impute_rows(run, frames["test"], num_samples=s.impute_samples, draws=s.impute_draws,
-                                    seed=s.seed)[list(kinds)]}
+    filled = {"vaekit": impute_rows(run, frames["test"], num_samples=s.impute_samples, seed=s.seed)[list(kinds)]}
     for name, impute in BASELINES.items():
         filled[name] = impute(frames["train"][list(kinds)], test, kinds, s.seed)
     return {name: imputation_error(truth, table_, hidden, kinds) for name, table_ in filled.items()}
@@ -352,8 +350,8 @@ def render(tables: list[Table], results: dict[str, Any], s: Settings) -> str:
         f"**Imputation**, on the test rows, with that share of the modelled cells hidden completely at random "
         f"(seeded) in every split. vaekit trains on the incomplete training rows ({impute_epochs(s)} "
         f"epochs{own}; otherwise as above), then fills each test row from "
-        f"K={s.impute_samples} importance samples, {s.impute_draws} resampled completions pooled (mean; most "
-        f"frequent category). The baselines fit on the same incomplete training rows: column means (mode for "
+        f"K={s.impute_samples} importance-weighted codes (MIWAE's single imputation, sum_k w_k E[cell | z_k]: "
+        f"a number's mean in the table's units, the category of highest weighted probability). The baselines fit on the same incomplete training rows: column means (mode for "
         f"categories); scikit-learn's IterativeImputer (BayesianRidge, 10 rounds) and KNNImputer (k=5) on "
         f"standardised numbers and one-hot categories (less the first value's indicator for IterativeImputer, "
         f"which a full block makes collinear), a category read back by argmax. Each cell: mean RMSE / std over the numeric columns "

@@ -146,7 +146,8 @@ def parser() -> argparse.ArgumentParser:
                    help="write M imputed tables (OUT-1.csv ... OUT-M.csv), one draw each, instead of one pooled table")
     u.add_argument("--samples", type=count(1, 100_000), default=1000, help="importance samples per row (default 1000)")
     u.add_argument("--draws", type=count(1, 10_000), default=100,
-                   help="completions per row pooled into the single imputation (default 100)")
+                   help="no longer used: the single imputation weighs all --samples codes of a row "
+                        "(accepted, so that scripts passing it still run)")
     u.add_argument("--seed", type=seed(), default=0, help="the same seed gives the same imputation (default 0)")
     u.add_argument("--out", help="output CSV file (default RUN/imputed.csv)")
     u.set_defaults(func=commands.cmd_impute)

@@ -115,7 +115,7 @@ def test_imputation_hides_a_fifth_of_the_observed_cells_and_scores_them(run, sta
     given = call["df"]
     hidden = given.isna().to_numpy() & true.notna().to_numpy()  # what the group hid (not what was missing)
     assert hidden.sum() == result["imputation_hidden_cells"] == round(0.2 * true.notna().to_numpy().sum())
-    assert (call["num_samples"], call["draws"], call["seed"]) == (tg.IMPUTE_SAMPLES, tg.IMPUTE_DRAWS, 1)
+    assert (call["num_samples"], call["seed"]) == (tg.IMPUTE_SAMPLES, 1)
     filled = mean_imputer([])(run, given)
     expected = imputation_error(true, filled, hidden, KINDS)
     assert result["imputation_mean_rmse"] == pytest.approx(expected["mean_rmse"], rel=1e-12)

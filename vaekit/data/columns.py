@@ -167,10 +167,12 @@ class ContinuousColumn(Column):
         return block, observed
 
     def decode(self, block: np.ndarray, clip: bool = True) -> pd.Series:
-        x = self._values(block, clip)
+        x = self.values(block, clip)
         return pd.Series(x, name=self.name, dtype="float64")
 
-    def _values(self, block: np.ndarray, clip: bool) -> np.ndarray:
+    def values(self, block: np.ndarray, clip: bool = True) -> np.ndarray:
+        """The block's numbers in the column's units, float64 (n,): clipped to the training range
+        unless `clip` is False, not rounded (an integer column's decode rounds them)."""
         x = self._backward(np.asarray(block, dtype=np.float64)) * self.params["scale"] + self.params["center"]
         return np.clip(x, self.params["low"], self.params["high"]) if clip else x
 
@@ -217,7 +219,7 @@ class IntegerColumn(ContinuousColumn):
         return self
 
     def decode(self, block: np.ndarray, clip: bool = True) -> pd.Series:
-        return pd.Series(np.round(self._values(block, True)).astype(np.int64), name=self.name)
+        return pd.Series(np.round(self.values(block, True)).astype(np.int64), name=self.name)
 
 
 class CategoricalColumn(Column):

@@ -23,7 +23,7 @@ default):
 The synthetic rows are as many as the training split holds (at most MAX_IMAGES), drawn with the
 evaluate seed. Bounds on the time taken: ML efficacy and the distances use at most MAX_ROWS rows of
 each table (seeded random subsets), imputation at most MAX_IMPUTED_ROWS rows of the split, with
-IMPUTE_SAMPLES importance samples and IMPUTE_DRAWS pooled completions per row. Undefined figures
+IMPUTE_SAMPLES importance samples per row. Undefined figures
 (a correlation of a constant column, say) are written as null.
 """
 
@@ -49,7 +49,6 @@ MAX_ROWS = 5000  # rows of each table that ML efficacy and the distances use: bo
 MAX_IMPUTED_ROWS = 1000  # rows of the split whose hidden cells are imputed (about 30 s per 500 rows on 2 CPU cores)
 HIDDEN_FRACTION = 0.2  # of the split's observed cells, hidden for the imputation error
 IMPUTE_SAMPLES = 200  # importance samples per row (impute_rows' num_samples)
-IMPUTE_DRAWS = 50  # resampled completions pooled per row (impute_rows' draws)
 # A codec column's kind -> the kind the table metrics score it as: counts are whole numbers; a
 # constant has no shape to compare and is left out (as is any kind not named here).
 SCORED_AS = {"continuous": "continuous", "integer": "integer", "count": "integer", "categorical": "categorical",
@@ -219,7 +218,7 @@ def _imputation(run: Any, real: pd.DataFrame, rng: np.random.Generator, seed: in
     if not run.model.traits.gaussian_posterior or not run.model.traits.bound or run.model.traits.hierarchical:
         return {"imputation_skipped": f"the importance weights need a one-layer Gaussian posterior and a likelihood "
                                       f"bound, which {run.config.model.name} does not have"}
-    filled = sample_rows.impute_rows(run, hidden, num_samples=IMPUTE_SAMPLES, draws=IMPUTE_DRAWS, seed=seed)
+    filled = sample_rows.impute_rows(run, hidden, num_samples=IMPUTE_SAMPLES, seed=seed)
     kinds = {c.name: SCORED_AS[c.kind] for c in run.codec.columns if c.name in columns}
     err = imputation_error(rows, filled, mask, kinds)
     log(f"evaluate: table: imputed {int(mask.to_numpy().sum())} hidden cells of {len(rows)} rows")

@@ -16,6 +16,9 @@ and {(z_k, w~_k)} approximates the posterior p(z|x_o), exactly as K grows, howev
   k ~ Categorical(w~) and draw x ~ p(x|z_k); the missing entries of that draw are one sample of
   p(x_m|x_o) (approximately, exactly as K grows).
 - `impute_mean` (single imputation): E[x_m|x_o] ~ sum_k w~_k E[x_m|z_k], the likelihood's mean.
+  `weighted_pass` gives the weighted codes' likelihoods to any such sum_k w~_k f(p(x|z_k)): the
+  table rows' single imputation (`vaekit.sample.table_impute`) takes its expectations in the
+  table's units through it.
 - `conditional_draws` (rows given some entries, `--where column=value`): the same resampling, with
   the prior as the proposal: z_k ~ p(z), log w_k = log p(x_given|z_k). An encoder trained on
   complete rows is a poor proposal for a mostly empty row; the prior never fails that way (its
@@ -34,7 +37,7 @@ The same generator state, arguments and `chunk` give the same result. Everything
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import torch
 
@@ -44,6 +47,7 @@ from vaekit.errors import InputError
 
 MAX_DRAWS = 1_000  # imputations per row in one call (multiple imputation uses 5 to 100)
 ROWS_PER_PASS = 65_536  # decoded rows held at once (about K * chunk): bounds the memory of a pass
+T = TypeVar("T")
 
 
 # ----------------------------------------------------------------------------- checks
@@ -139,13 +143,15 @@ def _lead(y: torch.Tensor | None, k: int) -> torch.Tensor | None:
 
 
 def _weighted_codes(model: Family, x0: torch.Tensor, mask: torch.Tensor, y: torch.Tensor | None, k: int,
-                    generator: torch.Generator | None, fn: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """K codes per row from q(z|x_o) and their log-weights: (K, b, *code), (K, b)."""
+                    generator: torch.Generator | None, fn: str):
+    """K codes per row from q(z|x_o), their log-weights and p(x|z) at them: (K, b, *code), (K, b),
+    and the likelihood with batch shape (K, b)."""
     q = model.encode(Batch(x0, y, mask))
     z = q.rsample(k, generator=generator)  # (K, b, L)
-    log_w = model.decode(z, _lead(y, k)).log_prob(x0, mask) + model.prior.log_prob(z) - q.log_prob(z)
+    px = model.decode(z, _lead(y, k))
+    log_w = px.log_prob(x0, mask) + model.prior.log_prob(z) - q.log_prob(z)
     _check_weights(log_w, fn)
-    return z, log_w
+    return z, log_w, px
 
 
 def _check_weights(log_w: torch.Tensor, fn: str) -> None:
@@ -199,7 +205,7 @@ def impute_draws(model: Family, batch: Batch, draws: int = 1, num_samples: int =
         for s in range(0, len(x), step):
             rows = slice(s, s + step)
             yb = None if y is None else y[rows]
-            z, log_w = _weighted_codes(model, x0[rows], mask[rows], yb, k, generator, fn)
+            z, log_w, _ = _weighted_codes(model, x0[rows], mask[rows], yb, k, generator, fn)
             zs = _pick(z, _resample(log_w, m, generator))  # (M, b, L)
             parts.append(model.decode(zs, _lead(yb, m)).sample(generator).to(x.device))
     out = torch.cat(parts, 1).to(device=x.device, dtype=x.dtype)  # (M, B, *shape)
@@ -212,9 +218,29 @@ def impute_mean(model: Family, batch: Batch, num_samples: int = 100, generator: 
     from x, missing ones sum_k w~_k E[x|z_k] over `num_samples` codes per row. For a categorical
     column that is the vector of imputed probabilities, not a one-hot (take its argmax for a label)."""
     fn = "impute_mean"
+
+    def weighted_mean(px, w: torch.Tensor) -> torch.Tensor:
+        mean = _mean(px, fn)  # (K, b, *shape)
+        w = w.to(mean.dtype)
+        return (w.reshape(*w.shape, *[1] * (mean.ndim - 2)) * mean).sum(0)
+
+    parts = weighted_pass(model, batch, weighted_mean, num_samples, generator, chunk, fn)  # checks the batch
+    x = batch.x
+    out = torch.cat(parts).to(device=x.device, dtype=x.dtype)
+    return torch.where(batch.mask.to(device=x.device, dtype=torch.bool), x, out)
+
+
+def weighted_pass(model: Family, batch: Batch, reduce: Callable[[Any, torch.Tensor], T], num_samples: int = 100,
+                  generator: torch.Generator | None = None, chunk: int | None = None,
+                  fn: str = "weighted_pass") -> list[T]:
+    """`reduce(px, w)` on each pass of `chunk` rows of `batch`, in row order: px is p(x|z_k) at the
+    rows' `num_samples` codes z_k ~ q(z|x_o) (batch shape (K, b)), w (K, b) their normalised
+    importance weights w~_k in float64. MIWAE's single imputation of any function of the
+    likelihood's parameters, sum_k w~_k f(p(x|z_k)), is one such reduction. `chunk` rows are done
+    per pass (by default as many as keep about 65,536 decoded rows in memory)."""
     model = check_family(model, fn)
     k, _ = _counts(fn, num_samples)
-    x, observed, x0, mask, y, device = _prepared(model, batch, fn)
+    x, _, x0, mask, y, device = _prepared(model, batch, fn)
     _check_generator(generator, device, fn)
     step = _chunk(chunk, k, fn)
     parts = []
@@ -222,12 +248,9 @@ def impute_mean(model: Family, batch: Batch, num_samples: int = 100, generator: 
         for s in range(0, len(x), step):
             rows = slice(s, s + step)
             yb = None if y is None else y[rows]
-            z, log_w = _weighted_codes(model, x0[rows], mask[rows], yb, k, generator, fn)
-            mean = _mean(model.decode(z, _lead(yb, k)), fn)  # (K, b, *shape)
-            w = torch.softmax(log_w.double(), 0).to(mean.dtype)  # (K, b)
-            parts.append((w.reshape(*w.shape, *[1] * (mean.ndim - 2)) * mean).sum(0))
-    out = torch.cat(parts).to(device=x.device, dtype=x.dtype)
-    return torch.where(observed, x, out)
+            z, log_w, px = _weighted_codes(model, x0[rows], mask[rows], yb, k, generator, fn)
+            parts.append(reduce(px, torch.softmax(log_w.double(), 0)))  # float64: large K keeps tiny weights
+    return parts
 
 
 def conditional_draws(model: Family, x_given: torch.Tensor, mask_given: torch.Tensor, n: int, num_samples: int = 10_000,

@@ -4,7 +4,7 @@
     run = vaekit.load_run("runs/credit")
     synth = synthesize(run, 1000, seed=0)                     # a DataFrame with the original header
     good = synthesize(run, 100, where={"Status": "good"})     # rows of p(x | Status = good)
-    filled = impute_rows(run, pandas.read_csv("incomplete.csv"))   # MIWAE imputation
+    filled = impute_rows(run, pandas.read_csv("incomplete.csv"))   # MIWAE's single imputation
 
 Synthetic rows are draws of p(x|z) at z drawn from the prior, not the likelihood's mean: a mean
 would give every category a fraction and every continuous column its conditional average, which
@@ -120,14 +120,18 @@ def _given(codec, where: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]
 @torch.no_grad()
 def impute_rows(run: Any, df: pd.DataFrame, multiple: int | None = None, num_samples: int = 1000,
                 draws: int = 100, seed: int | None = 0) -> pd.DataFrame | list[pd.DataFrame]:
-    """`df` with its missing cells filled by the run's model (MIWAE: importance resampling from
-    the IWAE weights, `vaekit.sample.impute`); observed cells are returned as they were.
+    """`df` with its missing cells filled by the run's model (MIWAE, `vaekit.sample.impute`: codes
+    from q(z|observed cells), weighted by the IWAE weights); observed cells are returned as they were.
 
-    Single imputation (`multiple` None): `draws` resampled completions per row, mapped to the
-    table's units, then per cell their mean (continuous; rounded for integers) or most frequent
-    value (categories, booleans). Multiple imputation: a list of `multiple` tables, each one draw
-    per row. `num_samples`: importance samples K per row."""
+    Single imputation (`multiple` None): every missing cell from all `num_samples` weighted codes of
+    its row, sum_k w~_k E[cell | z_k] (`vaekit.sample.table_impute`): the mean of a number in the
+    table's units (rounded for integers and counts), the category (or boolean value) of highest
+    weighted probability. Multiple imputation: a list of `multiple` tables, each one completion per
+    row resampled from the weighted codes and drawn from p(x|z). `num_samples`: importance samples
+    K per row. `draws` is no longer used (single imputation once pooled that many resampled
+    completions); it is still checked, so that calls passing it keep running as before."""
     from vaekit.sample.impute import impute_draws
+    from vaekit.sample.table_impute import impute_table
 
     run, codec = _table_run(run, "impute_rows")
     if not isinstance(df, pd.DataFrame):
@@ -135,18 +139,20 @@ def impute_rows(run: Any, df: pd.DataFrame, multiple: int | None = None, num_sam
                          f"vaekit.data.table.read_table(path)")
     if multiple is not None:
         multiple = check_int(multiple, "multiple (the number of imputed tables)", min=1, max=1000)
-    draws = multiple or check_int(draws, "draws (completions per row)", min=1, max=10_000)
+    else:
+        check_int(draws, "draws (completions per row)", min=1, max=10_000)
     num_samples = check_int(num_samples, "num_samples (importance samples per row)", min=1, max=MAX_PROPOSALS)
     x, mask = codec.encode(df)
     y = codec.labels(df) if run.model.traits.conditional else None
     device = next(run.model.parameters()).device
-    out = impute_draws(run.model, Batch(x.to(device), None if y is None else y.to(device), mask.to(device)),
-                       draws=draws, num_samples=num_samples, generator=_generator(run, seed)).cpu()  # (M, N, D)
-    tables = [codec.decode(out[m]) for m in range(draws)]
+    batch = Batch(x.to(device), None if y is None else y.to(device), mask.to(device))
     gaps = _gaps(codec, df, mask)
-    if multiple is not None:
-        return [_restore(df, t, gaps) for t in tables]
-    return _restore(df, _pool(codec, tables), gaps)
+    if multiple is None:
+        filled = impute_table(run.model, codec, batch, num_samples, _generator(run, seed), fn="impute_rows")
+        return _restore(df, filled, gaps)
+    out = impute_draws(run.model, batch, draws=multiple, num_samples=num_samples,
+                       generator=_generator(run, seed)).cpu()  # (M, N, D)
+    return [_restore(df, codec.decode(out[m]), gaps) for m in range(multiple)]
 
 
 def _gaps(codec, df: pd.DataFrame, mask: torch.Tensor) -> dict[str, np.ndarray]:
@@ -163,22 +169,6 @@ def _gaps(codec, df: pd.DataFrame, mask: torch.Tensor) -> dict[str, np.ndarray]:
             gap = gap | ~mask[:, b.start:b.start + b.width].bool().all(1).numpy()
         out[column.name] = gap
     return out
-
-
-def _pool(codec, tables: list[pd.DataFrame]) -> pd.DataFrame:
-    """One table from M completed ones: the mean of numbers (integers rounded), the most
-    frequent value of categories and booleans."""
-    first = tables[0]
-    out = {}
-    for column in codec.columns:
-        stacked = pd.concat([t[column.name] for t in tables], axis=1)
-        if column.kind == "continuous":
-            out[column.name] = stacked.mean(axis=1)
-        elif column.kind == "integer":
-            out[column.name] = stacked.mean(axis=1).round().astype("int64")
-        else:
-            out[column.name] = stacked.mode(axis=1)[0].astype(first[column.name].dtype)
-    return pd.DataFrame(out, columns=list(first.columns))
 
 
 def _restore(df: pd.DataFrame, filled: pd.DataFrame, gaps_of: dict[str, np.ndarray]) -> pd.DataFrame:
