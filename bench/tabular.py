@@ -69,7 +69,7 @@ class Settings:
     lr: float | None = None  # vaekit's; None: each preset's own (TVAE's Adam is fixed at 1e-3)
     seed: int = 0
     hidden: tuple[int, ...] = (128, 128)
-    latent_dim: int = 16  # vaekit's; TVAE keeps its default embedding_dim
+    latent_dim: int | None = None  # vaekit's; None: each preset's own; TVAE keeps its default embedding_dim
     beta: float = 0.5  # vaekit's KL weight, the preset's (TVAE's loss_factor=2 weighs its reconstruction twice)
     tvae_embedding: int = 128
     max_rows: int = 10_000  # larger tables: a seeded random subset of this many rows
@@ -89,6 +89,11 @@ def impute_epochs(s: Settings) -> int:
 def vaekit_lr(s: Settings, preset: Path = PRESET) -> float:
     """The learning rate vaekit trains with: the settings', else the preset's."""
     return s.lr if s.lr is not None else vaekit.load_config(preset).train.lr
+
+
+def vaekit_latent(s: Settings, preset: Path = PRESET) -> int:
+    """The latent size vaekit trains with: the settings', else the preset's."""
+    return s.latent_dim if s.latent_dim is not None else vaekit.load_config(preset).model.latent_dim
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ def _config(path: Path, s: Settings, preset: Path = PRESET) -> vaekit.Config:
     benchmark's rows, epochs, batch and seed."""
     hidden = list(s.hidden)
     return vaekit.load_config(preset, [
-        f"data.path={path}", f"data.split_seed={s.seed}", f"model.latent_dim={s.latent_dim}",
+        f"data.path={path}", f"data.split_seed={s.seed}", f"model.latent_dim={vaekit_latent(s, preset)}",
         f"model.encoder.hidden={hidden}", f"model.decoder.hidden={hidden}", f"objective.beta={s.beta}",
         f"train.epochs={s.epochs}", f"train.batch_size={s.batch_size}", f"train.lr={vaekit_lr(s, preset)}", f"train.seed={s.seed}",
         "train.device=cpu", "train.progress=false", "train.report=false", "train.sample_grid=0",
@@ -355,7 +360,7 @@ def render(tables: list[Table], results: dict[str, Any], s: Settings) -> str:
         "## Tables: vaekit against TVAE and the imputers (`bench/tabular.py`)", "",
         f"Both synthesizers train {s.epochs} epochs, batch {s.batch_size}, seed {s.seed}, "
         f"with hidden layers ({hidden}) in encoder and decoder, on the training rows of vaekit's seeded split "
-        f"(80/10/10). vaekit: the preset `configs/table.yaml` (a VAE, latent size {s.latent_dim}, the mixed "
+        f"(80/10/10). vaekit: the preset `configs/table.yaml` (a VAE, latent size {vaekit_latent(s)}, the mixed "
         f"likelihood over mode-normalised columns, KL weight beta {s.beta:g}, Adam at learning rate "
         f"{vaekit_lr(s):g}). TVAE (ctgan): its default embedding (latent) size {s.tvae_embedding}, "
         f"loss_factor 2, l2scale 1e-5, Adam at its fixed learning rate 1e-3.", "", data, "",
@@ -375,7 +380,8 @@ def render(tables: list[Table], results: dict[str, Any], s: Settings) -> str:
         *synthesis_lines(results), "",
         f"**Imputation**, on the test rows, with that share of the modelled cells hidden completely at random "
         f"(seeded) in every split. vaekit trains the preset `configs/table_impute.yaml` on the incomplete "
-        f"training rows ({impute_epochs(s)} epochs{own}, learning rate {vaekit_lr(s, IMPUTE_PRESET):g}; "
+        f"training rows ({impute_epochs(s)} epochs{own}, latent size {vaekit_latent(s, IMPUTE_PRESET)}, learning "
+        f"rate {vaekit_lr(s, IMPUTE_PRESET):g}; "
         f"otherwise as above), then fills each test row from "
         f"K={s.impute_samples} importance-weighted codes (MIWAE's single imputation, sum_k w_k E[cell | z_k]: "
         f"a number's mean in the table's units, the category of highest weighted probability). The baselines fit on the same incomplete training rows: column means (mode for "
