@@ -233,8 +233,9 @@ def test_quality_of_real_rows_beats_a_broken_synthesizer(run, stand_in, monkeypa
 
 
 def test_image_only_groups_are_skipped_for_a_table_run_with_why(run, tmp_path, stand_in):
-    result = evaluate(run, "test", 5, metrics=["latent", "quality"], out=tmp_path, log=lambda line: None)
+    result = evaluate(run, "test", 5, metrics=["latent", "quality", "fidelity"], out=tmp_path, log=lambda line: None)
     assert result["metrics"] == ["latent"] and "model-space" in result["skipped"]["quality"]
+    assert "--metrics table" in result["skipped"]["fidelity"] and "squared_error" not in result
     on_disk = json.loads((tmp_path / "eval_test.json").read_text())
     assert on_disk["skipped"] == result["skipped"]
     evaluate(run, "test", 5, metrics=["latent", "quality", "likelihood"], out=tmp_path, log=lambda line: None)

@@ -214,6 +214,14 @@ def _needs_latent(run: Run) -> str | None:
     return None
 
 
+def _not_for_text_or_tables(run: Run) -> str | None:
+    if is_table_run(run):
+        return ("its errors compare model-space vectors (one-hot blocks, mode-normalised values), not the table's "
+                "own units; for a table run the table group scores hidden cells in the table's units "
+                "(--metrics table), and vaekit reconstruct writes the reconstructed rows")
+    return not_for_text(run)
+
+
 def _tables_only(run: Run) -> str | None:
     if not is_table_run(run):
         return f"it measures synthetic table rows, and this run models {run.codec.modality} data (data.name=table)"
@@ -222,7 +230,7 @@ def _tables_only(run: Run) -> str | None:
 
 # group -> why it does not apply to a run (None when it does); groups not named always apply.
 NOT_APPLICABLE: dict[str, Callable[[Run], str | None]] = {"quality": _not_for_tables, "table": _tables_only,
-                                                          "fidelity": not_for_text, "text": text_only,
+                                                          "fidelity": _not_for_text_or_tables, "text": text_only,
                                                           "latent": _needs_latent}
 
 
