@@ -144,7 +144,9 @@ def _normal(x: torch.Tensor, mu: torch.Tensor, log_sigma: torch.Tensor) -> torch
 def _features_first(t: torch.Tensor, index: torch.Tensor, dims: int) -> torch.Tensor:
     """[t | 0][..., index] as (len(index), 1, ..., *lead), with `dims` batch dimensions, for t
     (*lead, F); one copy moves the features first, the gather then copies whole rows."""
-    t = F.pad(t.movedim(-1, 0), [0, 0] * (t.dim() - 1) + [0, 1])  # (F + 1, *lead)
+    # cat, not F.pad: pad copies the transposed view element by element (about 4 times slower
+    # at a batch of 500 here), cat takes the blocked transpose copy.
+    t = torch.cat([t.movedim(-1, 0), t.new_zeros(1, *t.shape[:-1])])  # (F + 1, *lead)
     out = t.index_select(0, index)
     return out.reshape(out.shape[0], *[1] * (dims - out.dim() + 1), *out.shape[1:])
 
