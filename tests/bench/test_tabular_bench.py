@@ -60,11 +60,14 @@ def test_quick_mode_gives_finite_figures_in_range_and_writes_only_the_named_doc(
         assert m["dcr_holdout"] >= 0.0 and math.isfinite(m["dcr_holdout"])
         assert 0.0 < m["s_per_epoch"] < m["fit_s"] < 60.0  # an epoch's steps are part of the whole fit
         assert 0.0 < m["s_per_epoch_median"] < m["fit_s"]
+    assert 0.0 < r["floor"]["s_per_epoch_median"] < 60.0  # the plain PyTorch loop of the same sizes, timed alike
+    assert "plain PyTorch floor" in text
     assert set(r["imputation"]) == set(tabular.QUICK.rates)
     for errors in r["imputation"].values():
         assert set(errors) == {"vaekit", *baselines.BASELINES}
-        for lo, hi in errors["vaekit"]["against_iterative"].values():
-            assert lo <= hi  # the paired bootstrap's 95% interval of vaekit minus IterativeImputer
+        for key in ("against_iterative", "against_means"):
+            for lo, hi in errors["vaekit"][key].values():
+                assert lo <= hi  # the paired bootstrap's 95% interval of vaekit minus the baseline
         for error in errors.values():
             assert set(error["per_column"]) == set(r["kinds"])  # every column had hidden cells
             assert math.isfinite(error["mean_nrmse"]) and error["mean_nrmse"] >= 0.0
