@@ -3,7 +3,6 @@ decode answered, counted and timed), its percentiles against numpy's, and its ta
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,16 +12,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
+from bench_helpers import bench_modules  # noqa: E402
 from explore_helpers import memory_run  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(ROOT / "bench"))  # the bench scripts import their neighbours by name
-    try:
-        yield importlib.import_module("explore_load")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    with bench_modules("explore_load") as m:
+        yield m[0]
 
 
 def test_load_times_every_decode_of_every_client(bench, tmp_path):

@@ -4,7 +4,6 @@ mask, and the imputation baselines against independent computations."""
 
 from __future__ import annotations
 
-import importlib
 import math
 import sys
 import time
@@ -15,16 +14,15 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from bench_helpers import bench_modules  # noqa: E402
 import ctgan  # noqa: E402,F401  TVAE, the baseline (the test extra installs it, so this test runs in CI)
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(ROOT / "bench"))  # the bench scripts import their neighbours by name
-    try:
-        yield importlib.import_module("tabular"), importlib.import_module("tabular_baselines")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    with bench_modules("tabular", "tabular_baselines") as m:
+        yield m
 
 
 def mixed(n: int, seed: int = 0) -> pd.DataFrame:

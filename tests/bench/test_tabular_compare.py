@@ -3,7 +3,6 @@ vaekit.evaluate.tabular.imputation_error's figures and cases whose answer is kno
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 
@@ -14,16 +13,15 @@ import pytest
 from vaekit.evaluate.tabular import imputation_error
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from bench_helpers import bench_modules  # noqa: E402
 KINDS = {"x": "continuous", "n": "integer", "g": "categorical"}
 
 
 @pytest.fixture(scope="module")
 def compare():
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        yield importlib.import_module("tabular_compare")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    with bench_modules("tabular_compare") as m:
+        yield m[0]
 
 
 def case(n: int = 400, seed: int = 0):

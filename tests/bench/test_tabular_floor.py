@@ -3,7 +3,6 @@ against torch.distributions and against the layer sizes of the model it copies."
 
 from __future__ import annotations
 
-import importlib
 import math
 import sys
 from pathlib import Path
@@ -12,15 +11,14 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests"))
+from bench_helpers import bench_modules  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def floor():
-    sys.path.insert(0, str(ROOT / "bench"))
-    try:
-        yield importlib.import_module("tabular_floor")
-    finally:
-        sys.path.remove(str(ROOT / "bench"))
+    with bench_modules("tabular_floor") as m:
+        yield m[0]
 
 
 def test_like_run_copies_the_layer_sizes(floor):
