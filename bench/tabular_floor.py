@@ -21,7 +21,8 @@ def linear_sizes(module: torch.nn.Module) -> list[tuple[int, int]]:
 
 
 def mlp(sizes: list[int]) -> torch.nn.Sequential:
-    """Linear layers through `sizes`, ReLU between them."""
+    """Linear layers through `sizes`, ReLU between them: plain torch.nn, not vaekit.nn's MLP, so that
+    the floor carries none of vaekit's own code."""
     layers: list[torch.nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
@@ -60,6 +61,8 @@ def like_run(model: torch.nn.Module) -> PlainVAE:
 def epoch_seconds(vae: PlainVAE, rows: int, batch_size: int, epochs: int, seed: int = 0) -> list[float]:
     """Each epoch's seconds of training `vae` on `rows` random rows, whole batches only (as vaekit
     drops a last partial batch), with fused Adam at 1e-3."""
+    if rows < 1 or batch_size < 1 or epochs < 1:
+        raise ValueError(f"epoch_seconds wants at least one row, batch size and epoch, got {rows}, {batch_size}, {epochs}")
     torch.manual_seed(seed)
     x = torch.randn(rows, vae.inputs)
     params = list(vae.parameters())
@@ -71,7 +74,7 @@ def epoch_seconds(vae: PlainVAE, rows: int, batch_size: int, epochs: int, seed: 
     for _ in range(epochs):
         start = time.perf_counter()
         order = torch.randperm(rows)
-        for i in range(0, rows - rows % batch_size if rows >= batch_size else rows, batch_size):
+        for i in range(0, rows - rows % batch_size or rows, batch_size):  # fewer rows than a batch: one batch
             opt.zero_grad(set_to_none=True)
             vae.loss(x[order[i : i + batch_size]]).backward()
             opt.step()

@@ -56,3 +56,5 @@ def test_epoch_seconds_trains_whole_batches_for_each_epoch(floor):
     assert all(not torch.equal(a, b) for a, b in zip(before, vae.parameters()))  # every tensor was stepped
     with pytest.raises(ValueError, match="fewer than"):
         floor.PlainVAE(4, [8], 2, 3)
+    with pytest.raises(ValueError, match="at least one row"):
+        floor.epoch_seconds(vae, rows=0, batch_size=20, epochs=1)
